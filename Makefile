@@ -1,0 +1,33 @@
+# The two commands the README opens with: `make demo` and `make test`.
+# Both set up a virtual environment from nothing: torch==2.13.0 first (the CPU build that pip takes
+# from local disk here), then the project with its dev extras.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.brandscan-installed
+
+.PHONY: setup demo test examples bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/brandscan analyze examples/outdoor-gear-review-thread.txt -c examples/brands.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+examples: $(STAMP)
+	$(BIN)/python examples/regenerate.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check cli engine tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

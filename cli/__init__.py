@@ -1,0 +1,1 @@
+"""brandscan's command line: thin Typer commands over `brandscan.engine`."""

@@ -1,0 +1,63 @@
+"""The `brandscan` Typer app. Each command lives in its own module and registers itself here.
+
+Startup must stay fast (`brandscan --help` under 0.5 s): command modules import torch and the
+engine's heavy parts inside their functions, never at module level.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+
+from brandscan.engine.errors import BrandscanError
+
+# One module per command or command group; each exposes `register(app: typer.Typer) -> None`.
+COMMAND_MODULES = ["analyze", "models"]
+
+app = typer.Typer(
+    name="brandscan",
+    help="Brand mentions, implicit links and aspect sentiment in long documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version() -> str:
+    try:
+        return version("brandscan")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"brandscan {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version_: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """brandscan: find brands, link what refers to them, score what is said about them."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"brandscan.cli.{_name}").register(app)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and their exit code."""
+    try:
+        app()
+    except BrandscanError as error:
+        print(f"brandscan: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("brandscan: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,187 @@
+"""The report: plain dataclasses and their JSON form (schema `brandscan.report/1`).
+
+Every span in a report is a `Span` into the original document text (for HTML, the extracted
+visible text), so `text[span.start:span.end] == span.text` holds for every span of every report.
+Serialization is deterministic: lists are sorted by position or id before they get here, floats are
+rounded, and only `stats.seconds` and `stats.encoder_seconds` vary between two runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+SCHEMA = "brandscan.report/1"
+
+MentionKind = Literal["explicit", "alias", "product", "handle", "pronoun", "nominal"]
+Polarity = Literal["positive", "negative", "neutral"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of the document: `text == document.text[start:end]`."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class WeightedSpan:
+    """A span with a normalized weight (evidence spans sum to 1 within one attribution)."""
+
+    start: int
+    end: int
+    text: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An explicit mention a link was drawn to, and the attention weight that carried it."""
+
+    mention: str  # id of the explicit mention, e.g. "m12"
+    start: int
+    end: int
+    text: str
+    passage: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """The runner-up decision of a link: a brand id, or None for "no brand"."""
+
+    brand: str | None
+    probability: float
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Why a mention was linked: anchors with attention weights and top evidence spans."""
+
+    method: str  # "attention" or "rollout"
+    anchors: tuple[Anchor, ...] = ()
+    evidence: tuple[WeightedSpan, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    id: str  # "m1", "m2", ... in document order
+    brand: str | None  # brand id; None for an unlinked candidate
+    kind: MentionKind
+    start: int
+    end: int
+    text: str
+    passage: int
+    probability: float | None = None  # explicit mentions: None (they are matched, not scored)
+    is_global: bool = False  # whether the encoder saw this mention as a global token
+    alternative: Alternative | None = None
+    attribution: Attribution | None = None
+
+
+@dataclass(frozen=True)
+class Opinion:
+    id: str  # "o1", "o2", ... in document order
+    brand: str | None
+    aspect: str
+    polarity: Polarity
+    score: float  # signed strength in [-1, 1]
+    aspect_span: Span
+    opinion_spans: tuple[Span, ...] = ()
+    mention: str | None = None  # the mention whose brand the opinion was attributed to
+    evidence: tuple[WeightedSpan, ...] = ()
+
+
+@dataclass(frozen=True)
+class AspectSentiment:
+    aspect: str
+    positive: int
+    negative: int
+    neutral: int
+    mean_score: float
+    strongest_positive: Span | None = None
+    strongest_negative: Span | None = None
+
+
+@dataclass(frozen=True)
+class BrandSummary:
+    id: str
+    name: str
+    category: str | None
+    counts: dict[str, int]  # by mention kind, plus "total"
+    sentiment: tuple[AspectSentiment, ...] = ()
+    net_sentiment: float | None = None  # mean opinion score over all aspects; None without opinions
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    sha256: str
+    window: int
+    dtype: str
+    global_budget: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    chars: int
+    tokens: int
+    passages: int
+    global_tokens: int = 0
+    global_mentions: int = 0
+    seconds: float = 0.0
+    encoder_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    source: str
+    sha256: str
+    model: ModelInfo | None
+    config: str  # sha256 of the resolved config and catalogue: what the output depends on
+    stats: Stats
+    brands: tuple[BrandSummary, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    opinions: tuple[Opinion, ...] = ()
+    warnings: tuple[str, ...] = ()
+    fired: tuple[str, ...] = ()  # --fail-on conditions this report met
+    text: str | None = None  # only with --include-text
+    schema: str = SCHEMA
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """One input that could not be analyzed; the rest of the batch still is."""
+
+    source: str
+    error: str
+    schema: str = SCHEMA
+
+
+def _round(value: Any) -> Any:
+    # Rounding makes reports stable across BLAS thread counts and tiny float drift.
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round(v) for v in value]
+    return value
+
+
+def to_dict(record: Report | ErrorRecord) -> dict[str, Any]:
+    """The JSON-ready form; `text` is left out unless it was asked for."""
+    data = _round(dataclasses.asdict(record))
+    if isinstance(record, Report) and record.text is None:
+        del data["text"]
+    # `schema` first, then the rest in field order: easy to read with `head`.
+    return {"schema": data.pop("schema"), **data}
+
+
+def dumps(record: Report | ErrorRecord, *, pretty: bool = False) -> bytes:
+    """Serialize one record (no trailing newline)."""
+    option = orjson.OPT_INDENT_2 if pretty else 0
+    return orjson.dumps(to_dict(record), option=option)
