@@ -67,7 +67,7 @@ def test_figures_match_a_hand_computation() -> None:
     # neutral: tp 1, pred 1, gold 2 -> 2/3. Macro = (0.5 + 2/3 + 2/3) / 3.
     assert figures.f1["positive"] == pytest.approx(50.0)
     assert figures.macro_f1 == pytest.approx(100 * (0.5 + 2 / 3 + 2 / 3) / 3)
-    assert figures.confusion == ((1, 0, 0), (0, 1, 1), (0, 1, 1))
+    assert figures.confusion == ((1, 0, 0), (0, 1, 1), (1, 0, 1))
 
 
 def test_shared_semeval_dev_split_matches_its_flag() -> None:
