@@ -1,0 +1,202 @@
+"""Analyzer: the stages in order, documents in, reports out.
+
+    from brandscan.engine import Analyzer
+    from brandscan.engine.catalog import load_catalog
+    report = Analyzer(load_catalog("brands.yaml")).analyze_text("Norvik's new jacket ...")
+
+One Analyzer loads its model once (lazily, on the first document) and is then reused for every
+document; it holds no state that one document's analysis leaves for the next.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import report as rp
+from .catalog import Catalog
+from .config import AnalyzerConfig
+from .documents import Document, DocumentFailure
+from .mentions import ExplicitMention, brand_lexicon, find_explicit
+from .passages import TokenizedDocument, load_tokenizer, tokenize_document
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import LoadedModel
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What the encoder pass leaves for the later stages."""
+
+    global_positions: np.ndarray  # (g,) sorted sequence positions of the global tokens
+    seconds: float
+
+
+class Analyzer:
+    """Runs every stage over one document at a time. Not thread-safe; one per worker process."""
+
+    def __init__(self, catalog: Catalog, config: AnalyzerConfig | None = None) -> None:
+        self.catalog = catalog
+        self.config = config or AnalyzerConfig()
+        self._lexicon = brand_lexicon(catalog)
+        self._model: LoadedModel | None = None
+        self._tokenizer = None
+
+    # -- lazily loaded parts -------------------------------------------------------------------
+    @property
+    def model(self) -> "LoadedModel":
+        if self._model is None:
+            from .models import load_model
+
+            self._model = load_model(self.config.model, dtype=self.config.dtype, threads=self.config.threads)
+        return self._model
+
+    @property
+    def tokenizer(self):  # type: ignore[no-untyped-def]
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.model.tokenizer_file)
+        return self._tokenizer
+
+    @property
+    def window(self) -> int:
+        return self.config.window or self.model.config.window
+
+    @property
+    def global_budget(self) -> int:
+        budget = self.config.global_budget
+        return self.model.config.global_budget if budget is None else budget
+
+    def model_info(self) -> rp.ModelInfo:
+        model = self.model
+        return rp.ModelInfo(
+            name=model.name,
+            sha256=model.sha256,
+            window=self.window,
+            dtype=str(model.dtype).removeprefix("torch."),
+            global_budget=self.global_budget,
+        )
+
+    def config_digest(self) -> str:
+        """What a report depends on besides the document and model: config and catalogue."""
+        import hashlib
+
+        return hashlib.sha256(f"{self.config.digest()}:{self.catalog.sha256}".encode()).hexdigest()
+
+    # -- stages --------------------------------------------------------------------------------
+    def analyze_text(self, text: str, source: str = "<text>") -> rp.Report:
+        """Analyze a string as one document."""
+        import hashlib
+
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.analyze(Document(source=source, text=text, sha256=digest))
+
+    def analyze(self, document: Document) -> rp.Report:
+        started = time.perf_counter()
+        tokens = tokenize_document(document.text, self.tokenizer, self.config.passage_tokens)
+        explicit = find_explicit(document.text, self._lexicon, self.catalog)
+        encoded = self._encode(tokens, explicit)
+        global_set = set(encoded.global_positions.tolist())
+        mentions = [
+            _explicit_mention(m, tokens, global_set) for m in explicit
+        ]
+        mentions = _numbered(mentions)
+        warnings = list(document.warnings)
+        dropped = sum(1 for m in mentions if not m.is_global)
+        if dropped and len(encoded.global_positions) >= self.global_budget:
+            warnings.append(
+                f"global budget of {self.global_budget} tokens reached: {dropped} of {len(mentions)}"
+                " explicit mentions were encoded as local tokens"
+            )
+        stats = rp.Stats(
+            chars=len(document.text),
+            tokens=tokens.n_tokens,
+            passages=len(tokens.passages),
+            global_tokens=int(len(encoded.global_positions)),
+            global_mentions=sum(1 for m in mentions if m.is_global),
+            seconds=time.perf_counter() - started,
+            encoder_seconds=encoded.seconds,
+        )
+        return rp.Report(
+            source=document.source,
+            sha256=document.sha256,
+            model=self.model_info(),
+            config=self.config_digest(),
+            stats=stats,
+            brands=_brand_summaries(self.catalog, mentions),
+            mentions=tuple(mentions),
+            opinions=(),
+            warnings=tuple(warnings),
+            text=document.text if self.config.include_text else None,
+        )
+
+    def _encode(self, tokens: TokenizedDocument, explicit: list[ExplicitMention]) -> Encoded:
+        """One encoder pass over the whole document: passage markers and brand anchors are global."""
+        import torch
+
+        from .globals import select_global_tokens
+
+        markers = np.flatnonzero(tokens.is_marker)
+        anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
+        positions = select_global_tokens(tokens.n_tokens, markers.tolist(), anchors, self.global_budget)
+        started = time.perf_counter()
+        if tokens.n_tokens:
+            global_mask = np.zeros(tokens.n_tokens, dtype=bool)
+            global_mask[positions] = True
+            with torch.inference_mode():
+                self.model.encoder(
+                    torch.from_numpy(tokens.input_ids.copy())[None],  # (1, n)
+                    torch.from_numpy(tokens.position_ids.copy())[None],  # (1, n)
+                    torch.from_numpy(global_mask)[None],  # (1, n)
+                )
+        return Encoded(global_positions=np.asarray(positions, dtype=np.int64), seconds=time.perf_counter() - started)
+
+
+def _explicit_mention(m: ExplicitMention, tokens: TokenizedDocument, global_set: set[int]) -> rp.Mention:
+    first, _ = tokens.token_span(m.start, m.end)
+    return rp.Mention(
+        id="",
+        brand=m.brand,
+        kind=m.kind,
+        start=m.start,
+        end=m.end,
+        text=m.text,
+        passage=int(tokens.passage_of[first]),
+        is_global=first in global_set,
+    )
+
+
+def _numbered(mentions: list[rp.Mention]) -> list[rp.Mention]:
+    """Stable ids m1, m2, ... in document order; anchors are renamed to match."""
+    from dataclasses import replace
+
+    ordered = sorted(mentions, key=lambda m: (m.start, m.end, m.kind))
+    ids = {(m.start, m.end): f"m{i}" for i, m in enumerate(ordered, 1)}
+    result = []
+    for m in ordered:
+        attribution = m.attribution
+        if attribution is not None:
+            anchors = tuple(replace(a, mention=ids.get((a.start, a.end), a.mention)) for a in attribution.anchors)
+            attribution = replace(attribution, anchors=anchors)
+        result.append(replace(m, id=ids[(m.start, m.end)], attribution=attribution))
+    return result
+
+
+def _brand_summaries(catalog: Catalog, mentions: list[rp.Mention]) -> tuple[rp.BrandSummary, ...]:
+    """Counts per brand present in the document (linked or explicit), sorted by brand id."""
+    by_brand: dict[str, Counter[str]] = {}
+    for m in mentions:
+        if m.brand is not None:
+            by_brand.setdefault(m.brand, Counter())[m.kind] += 1
+    summaries = []
+    for brand_id in sorted(by_brand):
+        brand = catalog.brand(brand_id)
+        counts = dict(sorted(by_brand[brand_id].items()))
+        counts["total"] = sum(by_brand[brand_id].values())
+        summaries.append(rp.BrandSummary(id=brand.id, name=brand.name, category=brand.category, counts=counts))
+    return tuple(summaries)
+
+
+__all__ = ["Analyzer", "AnalyzerConfig", "Document", "DocumentFailure"]
