@@ -1,0 +1,1 @@
+"""Metrics: GAP's official F1, coreference antecedent accuracy by distance, brand-document scores."""

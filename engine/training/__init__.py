@@ -1,0 +1,1 @@
+"""Training data readers (GAP, GUM, LitBank) and the linking training loop."""
