@@ -40,6 +40,12 @@ def analyze(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default: all cores)."),
     window: Optional[int] = typer.Option(None, "--window", help="Sliding attention window (default: the model's)."),
     global_budget: Optional[int] = typer.Option(None, "--global-budget", help="Most global tokens per document."),
+    author: Optional[str] = typer.Option(
+        None, "--author", help="Brand id that wrote the documents: its 'we/our/us' link to it."
+    ),
+    attribution: Optional[str] = typer.Option(
+        None, "--attribution", help="How links are explained: attention (last layers) or rollout."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary on stderr."),
 ) -> None:
     """Find brand mentions and write one JSON report per document."""
@@ -60,9 +66,13 @@ def analyze(
         threads=threads,
         window=window,
         global_budget=global_budget,
+        author=author,
+        attribution=attribution,
         include_text=True if include_text or fmt == "html" else None,
     )
     brands = load_catalog(catalog)
+    if settings.author is not None and settings.author not in {b.id for b in brands.brands}:
+        raise ConfigError(f"--author {settings.author!r}: no such brand id in {catalog}")
 
     from brandscan.engine.documents import ReadOptions, iter_documents
     from brandscan.engine.pipeline import Analyzer
