@@ -1,0 +1,256 @@
+"""Aspect opinions in a document, attributed to brands, and their per-brand summary.
+
+Steps, all linear in the document length except the model calls:
+1. aspect terms: the catalogue's aspect lexicon (the same matcher as brand names) over the text;
+2. polarity: the sentiment model (`sentiment_head.SentimentScorer`) over only the sentences that hold
+   an aspect term, each sentence encoded once however many terms it holds;
+3. opinion words: the word pieces the head's term-to-sentence attention weighted most, widened to
+   whole words and to a negator just before them ("not bad", "never again");
+4. brand: a mention with a brand (explicit, or linked like "it") in the same clause, else in the
+   same sentence (nearest wins), else the latest one earlier in the same passage within
+   `lookback_sentences`, else no brand.
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import report as rp
+from .lexicon import Lexicon
+from .passages import TokenizedDocument
+from .sentiment_head import AspectQuery, Scored
+
+# A sentence ends at terminal punctuation followed by space, or at a line break.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+|\n+")
+# Clause boundaries inside a sentence: contrast and concession words, semicolons, dashes, and
+# commas. "great, but the delivery was terrible" holds two clauses with two different targets.
+_CLAUSE_BREAK = re.compile(
+    r"\s*(?:[;:–—]|,|\s-\s)\s*|\s+(?=(?:but|although|though|whereas|while|however|yet|unlike)\b)",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[\w'’-]+")
+_NEGATORS = frozenset([
+    "not", "no", "never", "nothing", "hardly", "barely", "n't", "isn't", "wasn't", "aren't",
+    "weren't", "don't", "doesn't", "didn't", "won't", "can't", "cannot", "couldn't", "wouldn't",
+    "shouldn't", "nobody", "none", "neither", "nor", "without"
+])
+# Words the head may weight that say nothing on their own; they never become opinion spans.
+_STOP = frozenset([
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as",
+    "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these",
+    "those", "i", "we", "you", "he", "she", "they", "my", "our", "your", "their", "me", "us",
+    "them", "so", "very"
+])
+
+
+class Scorer(Protocol):
+    def score(self, queries: Sequence[AspectQuery]) -> list[Scored]: ...
+
+
+@dataclass(frozen=True)
+class SentimentOptions:
+    lookback_sentences: int = 2  # how far back (same passage) a brand mention may be found
+    opinion_spans: int = 3  # opinion-word spans kept per opinion, strongest first
+    min_weight: float = 0.05  # head attention a word needs to count as opinion evidence
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    end: int
+
+
+def sentence_segments(text: str, start: int = 0, end: int | None = None) -> list[Segment]:
+    """Sentences of text[start:end], trimmed of surrounding whitespace; offsets into `text`."""
+    end = len(text) if end is None else end
+    cuts = [start] + [m.end() for m in _SENTENCE_END.finditer(text, start, end)] + [end]
+    out = []
+    for a, b in itertools.pairwise(cuts):
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            out.append(Segment(a, b))
+    return out
+
+
+def clause_of(text: str, sentence: Segment, position: int) -> Segment:
+    """The clause of `sentence` holding character `position`."""
+    start, end = sentence.start, sentence.end
+    for m in _CLAUSE_BREAK.finditer(text, sentence.start, sentence.end):
+        if m.end() <= position:
+            start = max(start, m.end())
+        elif m.start() >= position:
+            end = min(end, m.start())
+            break
+    return Segment(start, end)
+
+
+def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, options: SentimentOptions
+                   ) -> tuple[rp.Span, ...]:
+    # Word-piece weights -> whole words (max over their pieces), skipping the term and stop words.
+    words: dict[tuple[int, int], float] = {}
+    for s, e, weight in scored.context:
+        a, b = sentence.start + s, sentence.start + e
+        if weight < options.min_weight or (a < term.end and b > term.start):
+            continue
+        while a > sentence.start and (text[a - 1].isalnum() or text[a - 1] in "'’-"):
+            a -= 1
+        while b < sentence.end and (text[b].isalnum() or text[b] in "'’-"):
+            b += 1
+        word = text[a:b]
+        if not any(c.isalnum() for c in word) or word.lower() in _STOP:
+            continue
+        words[(a, b)] = max(words.get((a, b), 0.0), weight)
+    best = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[: options.opinion_spans]
+    spans = []
+    for (a, b), _ in sorted(best):
+        # A negator right before the word belongs to the opinion: "not bad", "never again".
+        before = list(_WORD.finditer(text, sentence.start, a))
+        negated = before and before[-1].group().lower().replace("’", "'") in _NEGATORS
+        if negated and not text[before[-1].end() : a].strip():
+            a = before[-1].start()
+        spans.append(rp.Span(a, b, text[a:b]))
+    return tuple(_merge(spans, text))
+
+
+def _merge(spans: list[rp.Span], text: str) -> list[rp.Span]:
+    out: list[rp.Span] = []
+    for span in spans:
+        if out and span.start <= out[-1].end:
+            last = out.pop()
+            span = rp.Span(last.start, max(last.end, span.end), text[last.start : max(last.end, span.end)])
+        out.append(span)
+    return out
+
+
+@dataclass(frozen=True)
+class _Decision:
+    mention: rp.Mention | None
+    weight: float  # 1.0 for a same-clause/sentence mention; the link probability for linked ones
+
+
+def _attribute(aspect: Segment, clause: Segment, sentence: Segment, earlier: Sequence[Segment],
+               mentions: Sequence[rp.Mention], starts: list[int]) -> _Decision:
+    def within(seg: Segment) -> list[rp.Mention]:
+        lo = bisect.bisect_left(starts, seg.start)
+        hi = bisect.bisect_left(starts, seg.end)
+        return [m for m in mentions[lo:hi] if m.end <= seg.end]
+
+    def distance(m: rp.Mention) -> tuple[int, int]:
+        # Nearest first; at equal distance the mention before the term ("Acme's battery") wins.
+        gap = aspect.start - m.end if m.end <= aspect.start else m.start - aspect.end
+        return (max(gap, 0), 0 if m.end <= aspect.start else 1)
+
+    for seg in (clause, sentence):
+        found = within(seg)
+        if found:
+            chosen = min(found, key=distance)
+            return _Decision(chosen, 1.0 if chosen.probability is None else chosen.probability)
+    for seg in reversed(earlier):  # the latest sentence first
+        found = within(seg)
+        if found:
+            chosen = found[-1]
+            return _Decision(chosen, 1.0 if chosen.probability is None else chosen.probability)
+    return _Decision(None, 0.0)
+
+
+def find_opinions(
+    doc: TokenizedDocument,
+    mentions: Sequence[rp.Mention],
+    lexicon: Lexicon,
+    scorer: Scorer,
+    options: SentimentOptions = SentimentOptions(),
+) -> tuple[rp.Opinion, ...]:
+    """Opinions on every aspect term of `doc`, in document order, ids "o1", "o2", ...
+
+    `lexicon` is `mentions.aspect_lexicon(catalog)`; `mentions` are the report's mentions (explicit
+    and linked); those without a brand are ignored."""
+    text = doc.text
+    terms = [m for m in lexicon.find(text) if m.kind == "aspect"]
+    if not terms:
+        return ()
+    branded = sorted((m for m in mentions if m.brand is not None), key=lambda m: (m.start, m.end))
+    starts = [m.start for m in branded]
+    passages = [(p.start, p.end) for p in doc.passages] or [(0, len(text))]
+    passage_starts = [p[0] for p in passages]
+
+    # Sentences are cut only inside passages that hold an aspect term: linear, and cheap.
+    sentences_of: dict[int, list[Segment]] = {}
+    located = []
+    for term in terms:
+        p = max(0, bisect.bisect_right(passage_starts, term.start) - 1)
+        if p not in sentences_of:
+            sentences_of[p] = sentence_segments(text, *passages[p])
+        sentences = sentences_of[p]
+        k = max(0, bisect.bisect_right([s.start for s in sentences], term.start) - 1)
+        located.append((term, sentences, k))
+
+    queries = [AspectQuery(text[s[k].start : s[k].end], t.start - s[k].start, t.end - s[k].start)
+               for t, s, k in located]
+    scores = scorer.score(queries)
+
+    opinions = []
+    for (term, sentences, k), scored in zip(located, scores):
+        sentence = sentences[k]
+        aspect = Segment(term.start, term.end)
+        clause = clause_of(text, sentence, term.start)
+        earlier = sentences[max(0, k - options.lookback_sentences) : k]
+        decision = _attribute(aspect, clause, sentence, earlier, branded, starts)
+        mention = decision.mention
+        evidence = ()
+        if mention is not None:
+            evidence = (rp.WeightedSpan(mention.start, mention.end, mention.text, 1.0),)
+        opinions.append(rp.Opinion(
+            id=f"o{len(opinions) + 1}",
+            brand=mention.brand if mention is not None else None,
+            aspect=term.key,
+            polarity=scored.polarity,  # type: ignore[arg-type]  # one of POLARITIES
+            score=scored.score,
+            aspect_span=rp.Span(term.start, term.end, text[term.start : term.end]),
+            opinion_spans=_opinion_words(text, sentence, scored, aspect, options),
+            mention=mention.id if mention is not None else None,
+            evidence=evidence,
+        ))
+    return tuple(opinions)
+
+
+def summarize_sentiment(
+    opinions: Sequence[rp.Opinion], text: str
+) -> dict[str, tuple[tuple[rp.AspectSentiment, ...], float]]:
+    """Per brand: one AspectSentiment per aspect (sorted by aspect id) and the net sentiment, the mean
+    score of all the brand's opinions. Opinions without a brand are left out."""
+    by_brand: dict[str, dict[str, list[rp.Opinion]]] = {}
+    for o in opinions:
+        if o.brand is not None:
+            by_brand.setdefault(o.brand, {}).setdefault(o.aspect, []).append(o)
+    out = {}
+    for brand, aspects in sorted(by_brand.items()):
+        rows = []
+        for aspect, group in sorted(aspects.items()):
+            positives = [o for o in group if o.polarity == "positive"]
+            negatives = [o for o in group if o.polarity == "negative"]
+            rows.append(rp.AspectSentiment(
+                aspect=aspect,
+                positive=len(positives),
+                negative=len(negatives),
+                neutral=len(group) - len(positives) - len(negatives),
+                mean_score=sum(o.score for o in group) / len(group),
+                strongest_positive=_covering(max(positives, key=lambda o: o.score), text) if positives else None,
+                strongest_negative=_covering(min(negatives, key=lambda o: o.score), text) if negatives else None,
+            ))
+        scores = [o.score for group in aspects.values() for o in group]
+        out[brand] = (tuple(rows), sum(scores) / len(scores))
+    return out
+
+
+def _covering(opinion: rp.Opinion, text: str) -> rp.Span:
+    """The aspect term and its opinion words as one span of the text ("battery life is superb")."""
+    spans = [opinion.aspect_span, *opinion.opinion_spans]
+    start, end = min(s.start for s in spans), max(s.end for s in spans)
+    return rp.Span(start, end, text[start:end])
