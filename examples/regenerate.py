@@ -1,0 +1,36 @@
+"""Regenerate the shipped example reports: `make examples`.
+
+Runs the real CLI over every example document with the example catalogue and writes one report per
+document under examples/reports/, so a change in behaviour shows up as a diff in review.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DOCUMENTS = sorted(p for p in HERE.iterdir() if p.suffix in {".txt", ".md", ".html"} and p.name != "README.md")
+
+
+def main() -> int:
+    out = HERE / "reports"
+    out.mkdir(exist_ok=True)
+    brandscan = Path(sys.executable).with_name("brandscan")
+    for document in DOCUMENTS:
+        target = out / f"{document.name}.json"
+        done = subprocess.run(
+            [str(brandscan), "analyze", str(document.relative_to(HERE.parent)), "-c", "examples/brands.yaml",
+             "--format", "json", "--no-cache"],
+            cwd=HERE.parent, capture_output=True,
+        )
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr.decode())
+            return done.returncode
+        target.write_bytes(done.stdout)
+        print(f"wrote {target.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
