@@ -14,7 +14,7 @@ import typer
 from brandscan.engine.errors import BrandscanError
 
 # One module per command or command group; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ["analyze", "models"]
+COMMAND_MODULES = ["analyze", "models", "render"]
 
 app = typer.Typer(
     name="brandscan",

@@ -1,0 +1,62 @@
+"""`brandscan render`: the HTML view of one report, or of several from a JSON Lines file."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from brandscan.engine.errors import BrandscanError
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    # Write beside the target and rename, so a reader never sees half a page.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def render(
+        report: str = typer.Argument(..., metavar="REPORT", help="Report JSON, JSON Lines of reports, or - for stdin."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file to write (default: stdout)."),
+        index: Optional[int] = typer.Option(
+            None, "--index", min=1, help="From a JSON Lines file, render only the Nth record (1 = first)."
+        ),
+    ) -> None:
+        """Write a self-contained HTML view of a report: text with mentions, links and sentiment.
+
+        A JSON Lines file renders all its documents into one page with a document switcher,
+        unless --index picks one.
+        """
+        # The engine is imported here so that `brandscan --help` stays fast.
+        from brandscan.engine.render import RenderError, load_reports, render_html_many
+
+        data = sys.stdin.buffer.read() if report == "-" else None
+        name = "<stdin>" if report == "-" else report
+        reports = load_reports(name, data)
+        if index is not None:
+            if index > len(reports):
+                raise RenderError(f"{name}: --index {index} is out of range (the file holds {len(reports)})")
+            reports = [reports[index - 1]]
+        for n, r in enumerate(reports, 1):
+            if "error" not in r and r.get("text") is None:
+                where = f"{name} (record {n})" if len(reports) > 1 else name
+                print(
+                    f"brandscan: warning: {where}: the report has no text (analyze with --include-text); "
+                    "the page lists mentions without the document",
+                    file=sys.stderr,
+                )
+        try:
+            page = render_html_many(reports)
+        except BrandscanError as error:
+            raise RenderError(f"{name}: {error}") from None
+        if output is None:
+            sys.stdout.write(page)
+        else:
+            try:
+                _write_atomic(output, page)
+            except OSError as error:
+                raise RenderError(f"{output}: cannot write: {error.strerror or error}") from None
