@@ -24,7 +24,7 @@ __all__ = ["Entry", "Lexicon", "Match", "exact_key", "fold_key"]
 
 _COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"(?:[^\W{_CJK}]|[{_COMBINING}])+|[{_CJK}]|\S")
+_TOKEN = re.compile(rf"(?:[^\W{_CJK}\u02bc]|[{_COMBINING}])+|[{_CJK}]|\S")
 # Typographic variants a writer's editor substitutes on its own: they should not stop a match.
 _PUNCT = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201b": "'", "\u2032": "'",
                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2010": "-", "\u2011": "-"})
