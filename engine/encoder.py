@@ -1,0 +1,229 @@
+"""A BERT-family encoder whose self-attention is sliding-window + global (engine/attention.py).
+
+Post-LayerNorm BERT layers (attention, feed-forward with exact GELU), weights named as in
+engine/models/convert.py's mapping. Long inputs are streamed through each layer in chunks of
+`query_chunk` tokens: a chunk's keys and values are computed from its slab of hidden states
+(the chunk plus w/2 tokens either side), so a layer never holds more than its input, its output and
+one chunk's temporaries; global queries see every chunk's keys through an online softmax and their
+rows are finished after the stream. A 1M-token document thus needs about two copies of the hidden
+states, not the ten or so that a whole-sequence forward would hold.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import (
+    DEFAULT_BLOCK,
+    GlobalLayout,
+    GlobalQueryAttention,
+    SparseAttention,
+    dense_sdpa,
+    check_window,
+    finalize_probs,
+    gather_positions,
+    global_layout,
+    pad_slab,
+    scatter_global_rows,
+    window_global_attention,
+)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    hidden: int = 384  # model width d
+    layers: int = 6
+    heads: int = 12  # d / heads = 32 per head
+    intermediate: int = 1536  # feed-forward width
+    vocab: int = 30522  # WordPiece uncased vocabulary of the default model
+    max_positions: int = 512  # learned positions; documents restart them at each passage
+    type_vocab: int = 2
+    layer_norm_eps: float = 1e-12
+    window: int = 256  # w: a token sees w/2 tokens either side (must be even)
+    global_budget: int = 512  # at most this many global tokens per sequence (cost O(n * (w + budget)))
+    query_chunk: int = 4096  # tokens streamed through a layer at once: bounds peak memory
+    pad_token_id: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict) -> EncoderConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown encoder config keys {unknown}; expected some of: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EncoderOutput:
+    last_hidden: Tensor  # (B, n, d)
+    hidden_states: tuple[Tensor, ...] | None  # embeddings + each layer, each (B, n, d)
+    attentions: tuple[SparseAttention, ...] | None  # one per layer
+
+
+class Embeddings(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.word = nn.Embedding(cfg.vocab, cfg.hidden, padding_idx=cfg.pad_token_id)
+        self.position = nn.Embedding(cfg.max_positions, cfg.hidden)
+        self.token_type = nn.Embedding(cfg.type_vocab, cfg.hidden)
+        self.norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+
+    def forward(self, input_ids: Tensor, position_ids: Tensor, chunk: int) -> Tensor:
+        B, n = input_ids.shape
+        out = self.word.weight.new_empty((B, n, self.word.embedding_dim))  # (B, n, d)
+        type0 = self.token_type.weight[0]  # (d,): documents are one segment
+        for c0 in range(0, n, chunk):  # chunked so a 1M-token input holds no extra full-size temporaries
+            c1 = min(n, c0 + chunk)
+            e = self.word(input_ids[:, c0:c1]) + self.position(position_ids[:, c0:c1]) + type0  # (B, C, d)
+            out[:, c0:c1] = self.norm(e)
+        return out
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.query = nn.Linear(cfg.hidden, cfg.hidden)
+        self.key = nn.Linear(cfg.hidden, cfg.hidden)
+        self.value = nn.Linear(cfg.hidden, cfg.hidden)
+        self.out = nn.Linear(cfg.hidden, cfg.hidden)
+
+    def split(self, x: Tensor) -> Tensor:
+        B, n, d = x.shape
+        return x.view(B, n, self.heads, d // self.heads).transpose(1, 2)  # (B, h, n, dh)
+
+    @staticmethod
+    def merge(x: Tensor) -> Tensor:
+        B, h, n, dh = x.shape
+        return x.transpose(1, 2).reshape(B, n, h * dh)  # (B, n, d)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(cfg.hidden, cfg.intermediate)
+        self.down = nn.Linear(cfg.intermediate, cfg.hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(F.gelu(self.up(x)))  # (B, n, d) -> (B, n, I) -> (B, n, d)
+
+
+class Layer(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.attention = SelfAttention(cfg)
+        self.attn_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.ffn = FeedForward(cfg)
+        self.ffn_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+
+    def finish(self, attn: Tensor, x: Tensor) -> Tensor:
+        """Everything after the attention product: (B, C, d) attention heads merged, (B, C, d) input."""
+        x = self.attn_norm(x + self.attention.out(attn))  # (B, C, d)
+        return self.ffn_norm(x + self.ffn(x))
+
+    def forward_dense(self, x: Tensor, key_valid: Tensor | None) -> Tensor:
+        """Every token sees every token (the window covers the input): one SDPA call."""
+        att = self.attention
+        q, k, v = att.split(att.query(x)), att.split(att.key(x)), att.split(att.value(x))  # (B, h, n, dh)
+        return self.finish(att.merge(dense_sdpa(q, k, v, key_valid)), x)
+
+    def forward_sparse(
+        self, x: Tensor, layout: GlobalLayout, half: int, chunk: int, block: int, return_probs: bool
+    ) -> tuple[Tensor, SparseAttention | None]:
+        att = self.attention
+        B, n, d = x.shape
+        scale = 1.0 / math.sqrt(d // att.heads)
+        x_glob = gather_positions(x, layout.gather_index)  # (B, g, d)
+        k_glob, v_glob = att.split(att.key(x_glob)), att.split(att.value(x_glob))  # (B, h, g, dh)
+        glob = GlobalQueryAttention(att.split(att.query(x_glob)) * scale, n, keep_scores=return_probs)
+        out = torch.empty_like(x)  # (B, n, d)
+        g = layout.index.shape[1]
+        win_p = x.new_zeros((B, att.heads, n, 2 * half + 1)) if return_probs else None
+        to_g = x.new_zeros((B, att.heads, n, g)) if return_probs else None
+        for c0 in range(0, n, chunk):
+            c1 = min(n, c0 + chunk)
+            cp = -(-(c1 - c0) // block) * block  # whole blocks
+            slab = pad_slab(x, 1, c0 - half, c0 + cp + half)  # (B, cp + 2*half, d)
+            k_slab, v_slab = att.split(att.key(slab)), att.split(att.value(slab))  # (B, h, S, dh)
+            q = att.split(att.query(pad_slab(x, 1, c0, c0 + cp))) * scale  # (B, h, cp, dh)
+            o, pw, pg = window_global_attention(
+                q, k_slab, v_slab, pad_slab(layout.window_key, 1, c0 - half, c0 + cp + half, False),
+                k_glob, v_glob, layout.valid, half, block, return_probs,
+            )
+            attn = att.merge(o[:, :, : c1 - c0])  # (B, C, d)
+            attn = attn.masked_fill(~layout.key_valid[:, c0:c1, None], 0.0)  # padded queries see nothing
+            out[:, c0:c1] = self.finish(attn, x[:, c0:c1])
+            if return_probs:
+                win_p[:, :, c0:c1] = pw[:, :, : c1 - c0]
+                to_g[:, :, c0:c1] = pg[:, :, : c1 - c0]
+            # the chunk's own keys sit at slab offset half
+            glob.update(k_slab[:, :, half : half + c1 - c0], v_slab[:, :, half : half + c1 - c0],
+                        layout.key_valid[:, c0:c1], c0)
+        o_glob, from_g = glob.finish()  # (B, h, g, dh)
+        scatter_global_rows(out, layout, self.finish(att.merge(o_glob), x_glob))
+        if not return_probs:
+            return out, None
+        return out, finalize_probs(win_p, to_g, from_g, layout)
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        check_window(config.window)
+        self.config = config
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList(Layer(config) for _ in range(config.layers))
+
+    def forward(
+        self,
+        input_ids: Tensor,  # (B, n) int64
+        position_ids: Tensor,  # (B, n) int64, restarting at each passage
+        global_mask: Tensor,  # (B, n) bool, True = global token
+        attention_mask: Tensor | None = None,  # (B, n) bool, False = padding
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        cfg = self.config
+        half = check_window(cfg.window)
+        B, n = input_ids.shape
+        if n and int(position_ids.max()) >= cfg.max_positions:
+            raise ValueError(
+                f"position id {int(position_ids.max())} >= max_positions {cfg.max_positions}: "
+                "restart positions at each passage"
+            )
+        key_valid = None if attention_mask is None else attention_mask.bool()
+        x = self.embeddings(input_ids, position_ids, cfg.query_chunk)  # (B, n, d)
+        hidden = [x] if output_hidden_states else None
+        attentions = [] if output_attentions else None
+        if not output_attentions and n - 1 <= half:
+            for layer in self.layers:  # short input: the window covers it, plain dense attention
+                x = layer.forward_dense(x, key_valid)
+                if hidden is not None:
+                    hidden.append(x)
+        else:
+            layout = global_layout(global_mask, key_valid)
+            if layout.index.shape[1] > cfg.global_budget:
+                raise ValueError(
+                    f"{layout.index.shape[1]} global tokens exceed the budget of {cfg.global_budget}: "
+                    "choose them with brandscan.engine.globals.select_global_tokens"
+                )
+            block = max(1, min(DEFAULT_BLOCK, n))
+            chunk = max(block, cfg.query_chunk // block * block)
+            for layer in self.layers:
+                x, probs = layer.forward_sparse(x, layout, half, chunk, block, output_attentions)
+                if hidden is not None:
+                    hidden.append(x)
+                if attentions is not None:
+                    attentions.append(probs)
+        return EncoderOutput(
+            last_hidden=x,
+            hidden_states=tuple(hidden) if hidden is not None else None,
+            attentions=tuple(attentions) if attentions is not None else None,
+        )
