@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import accumulate, compress
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
@@ -24,7 +25,13 @@ __all__ = ["Entry", "Lexicon", "Match", "exact_key", "fold_key"]
 
 _COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"(?:[^\W{_CJK}\u02bc]|[{_COMBINING}])+|[{_CJK}]|\S")
+_W = rf"[^\W{_CJK}\u02bc]"  # a word character outside the CJK scripts (U+02BC is an apostrophe)
+_M = rf"[{_COMBINING}]"  # combining marks: part of the word they decorate ("e\u0301")
+# Written as runs rather than one alternation per character: the `re` engine loops over a single
+# character class much faster, and tokenizing is most of the cost of matching.
+_TOKEN = re.compile(rf"{_W}+(?:{_M}+{_W}*)*|{_M}+(?:{_W}+{_M}*)*|[{_CJK}]|\S")
+# split() with one capturing group yields [space, token, space, token, ..., space] in C.
+_SPLIT = re.compile(f"({_TOKEN.pattern})")
 # Typographic variants a writer's editor substitutes on its own: they should not stop a match.
 _PUNCT = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201b": "'", "\u2032": "'",
                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2010": "-", "\u2011": "-"})
@@ -109,6 +116,7 @@ class Lexicon:
     _exact: Mapping[str, Entry] = field(repr=False)
     _folded: Mapping[str, Entry] = field(repr=False)
     _prefixes: frozenset[str] = field(repr=False)  # folded keys that longer phrases extend
+    _starters: frozenset[str] = field(repr=False)  # folded tokens a phrase can begin with
     _plural: bool = field(repr=False)
     size: int = 0
 
@@ -119,6 +127,7 @@ class Lexicon:
         exact: dict[str, Entry] = {}
         folded: dict[str, Entry] = {}
         prefixes: set[str] = set()
+        starters: set[str] = set()
         plural = False
         size = 0
         for entry in entries:
@@ -128,46 +137,55 @@ class Lexicon:
             table, key = (exact, keys[-1][0]) if entry.case_sensitive else (folded, keys[-1][1])
             table.setdefault(key, entry)
             prefixes.update(fo for _, fo in keys[:-1])
+            first = keys[0][1]
+            starters.add(first)
+            if entry.plural and len(keys) == 1:
+                starters.update((first + "s", first + "es"))
+                if first.endswith("y"):
+                    starters.add(first[:-1] + "ies")
             plural = plural or entry.plural
             size += 1
-        return cls(MappingProxyType(exact), MappingProxyType(folded), frozenset(prefixes), plural,
-                   size)
+        return cls(MappingProxyType(exact), MappingProxyType(folded), frozenset(prefixes),
+                   frozenset(starters), plural, size)
 
     def find(self, text: str) -> list[Match]:
         """Matches sorted by start, non-overlapping; at each position the longest phrase wins, and a
         case-sensitive phrase beats a case-insensitive one of the same span."""
-        tokens = list(_TOKEN.finditer(text))
-        starts = [t.start() for t in tokens]
-        ends = [t.end() for t in tokens]
-        memo: dict[str, tuple[str, str]] = {}
-        forms = [memo.get(s) or memo.setdefault(s, _normalize(s)) for s in (t.group() for t in tokens)]
+        parts = _SPLIT.split(text)
+        tokens = parts[1::2]
+        offsets = list(accumulate(map(len, parts), initial=0))
+        starts, ends = offsets[1:-1:2], offsets[2::2]
+        n = len(tokens)
+        # Documents repeat their words, so each distinct token is normalized once.
+        normal = {token: _normalize(token) for token in set(tokens)}
+        exs = [normal[t][0] for t in tokens]
+        fos = [normal[t][1] for t in tokens]
         exact_table, folded_table, prefixes = self._exact, self._folded, self._prefixes
         matches: list[Match] = []
-        n = len(tokens)
-        i = 0
-        while i < n:
+        free = 0  # first token not yet inside a match
+        # Only tokens that can begin a phrase are visited; that filter runs in C.
+        for i in compress(range(n), map(self._starters.__contains__, fos)):
+            if i < free:
+                continue
             best: tuple[int, Entry] | None = None
-            exact = folded = ""
-            j = i
-            while j < n:
-                sep = " " if j > i and starts[j] > ends[j - 1] else ""
-                ex, fo = forms[j]
-                exact, folded = exact + sep + ex, folded + sep + fo
+            exact, folded, j = exs[i], fos[i], i
+            while True:
                 entry = exact_table.get(exact) or folded_table.get(folded)
                 if entry is None and self._plural:
-                    entry = self._plural_entry(exact[: len(exact) - len(ex)], ex,
-                                               folded[: len(folded) - len(fo)], fo)
+                    entry = self._plural_entry(exact[: len(exact) - len(exs[j])], exs[j],
+                                               folded[: len(folded) - len(fos[j])], fos[j])
                 if entry is not None and self._bounded(text, starts, ends, i, j):
                     best = (j, entry)
-                if folded not in prefixes:
-                    break
                 j += 1
-            if best is None:
-                i += 1
-                continue
-            j, entry = best
-            matches.append(Match(starts[i], ends[j], text[starts[i]:ends[j]], entry.key, entry.kind))
-            i = j + 1
+                if j >= n or folded not in prefixes:
+                    break
+                sep = " " if parts[2 * j] else ""
+                exact, folded = exact + sep + exs[j], folded + sep + fos[j]
+            if best is not None:
+                j, entry = best
+                matches.append(Match(starts[i], ends[j], text[starts[i]:ends[j]], entry.key,
+                                     entry.kind))
+                free = j + 1
         return matches
 
     def _plural_entry(self, exact_head: str, ex: str, folded_head: str, fo: str) -> Entry | None:
