@@ -14,7 +14,7 @@ import random
 import re
 import string
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from brandscan.engine.lexicon import Entry, Lexicon
 

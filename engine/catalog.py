@@ -11,11 +11,12 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -24,12 +25,12 @@ from .errors import CatalogError
 from .lexicon import fold_key
 
 __all__ = [
+    "SHORT_ALIAS_CHARS",
     "Alias",
     "Aspect",
     "Brand",
     "Catalog",
     "Product",
-    "SHORT_ALIAS_CHARS",
     "default_aspects",
     "default_case_sensitive",
     "load_catalog",

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate, compress
 from types import MappingProxyType
-from typing import Iterable, Mapping
 
 __all__ = ["Entry", "Lexicon", "Match", "exact_key", "fold_key"]
 
@@ -121,7 +121,7 @@ class Lexicon:
     size: int = 0
 
     @classmethod
-    def build(cls, entries: Iterable[Entry]) -> "Lexicon":
+    def build(cls, entries: Iterable[Entry]) -> Lexicon:
         """Index entries by key. When two entries have the same key and case rule, the first wins,
         so callers order entries by precedence."""
         exact: dict[str, Entry] = {}

@@ -2,8 +2,9 @@
 handles. Candidates for linking (pronouns, nominals) are another module's job."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 from .catalog import Brand, Catalog, default_case_sensitive
 from .lexicon import Entry, Lexicon

@@ -5,7 +5,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from brandscan.engine.catalog import (
     Alias,
     default_aspects,
@@ -96,11 +95,11 @@ def test_sha256_ignores_formatting_but_not_content() -> None:
     "text, expected",
     [
         ("brands:\n  - id: a\n    name: A\n    colour: red\n",
-         "cat.yaml:4:5: unknown brand key `colour`; expected one of: id, name, aliases, products, "
-         "handles, category, nouns, number, ambiguous, context"),
+         ("cat.yaml:4:5: unknown brand key `colour`; expected one of: id, name, aliases, products, "
+         "handles, category, nouns, number, ambiguous, context")),
         ("brand: []\n",
-         "cat.yaml:1:1: unknown catalogue key `brand`; expected one of: brands, aspects\n"
-         "cat.yaml:1:1: catalogue is missing required key `brands`"),
+         ("cat.yaml:1:1: unknown catalogue key `brand`; expected one of: brands, aspects\n"
+         "cat.yaml:1:1: catalogue is missing required key `brands`")),
         ("brands:\n  - id: a\n    name: Acme\n    aliases: Acme Corp\n",
          "cat.yaml:4:14: `aliases` must be a list, got string `Acme Corp`"),
         ("brands:\n  - id: a\n    name: Acme\n    ambiguous: maybe\n",
@@ -112,35 +111,35 @@ def test_sha256_ignores_formatting_but_not_content() -> None:
         ("brands:\n  - id: a\n    name: Acme\n  - id: a\n    name: Acme Two\n",
          "cat.yaml:4:9: duplicate brand id `a` (first at line 2)"),
         ("brands:\n  - id: a\n    name: Acme\n  - id: b\n    name: Bolt\n    aliases: [ACME]\n",
-         "cat.yaml:6:15: `ACME` is also a name of brand `a` (`Acme` at line 3); "
-         "a name must belong to one brand"),
+         ("cat.yaml:6:15: `ACME` is also a name of brand `a` (`Acme` at line 3); "
+         "a name must belong to one brand")),
         ("brands:\n  - id: a\n    name: Acme\n    aliases: ['', '  ']\n",
-         "cat.yaml:4:15: empty alias: a name to match needs at least one visible character\n"
-         "cat.yaml:4:19: empty alias: a name to match needs at least one visible character"),
+         ("cat.yaml:4:15: empty alias: a name to match needs at least one visible character\n"
+         "cat.yaml:4:19: empty alias: a name to match needs at least one visible character")),
         ("brands:\n  - id: a\n    name: Acme\n    number: many\n",
          "cat.yaml:4:13: `number` is `many`; expected one of: singular, plural"),
         ("brands:\n  - id: a\n    name: Acme\n    handles: [acme]\n",
-         "cat.yaml:4:15: handle `acme` must be @ or # followed by letters, digits or `_` "
-         "(e.g. @acme, #acmegear)"),
+         ("cat.yaml:4:15: handle `acme` must be @ or # followed by letters, digits or `_` "
+         "(e.g. @acme, #acmegear)")),
         ("brands:\n  - id: a\n    name: Acme\n    aliases: [{text: AC, case: true}]\n",
          "cat.yaml:4:26: unknown alias key `case`; expected one of: text, case_sensitive"),
         ("brands:\n  - id: a\n    name: Acme\n    name: Acme 2\n",
          "cat.yaml:4:5: duplicate key `name` (first at line 3)"),
         ("brands:\n  - id: a b\n    name: Acme\n",
-         "cat.yaml:2:9: brand id `a b` must be letters, digits, `_`, `-` or `.`, "
-         "starting with a letter or digit"),
+         ("cat.yaml:2:9: brand id `a b` must be letters, digits, `_`, `-` or `.`, "
+         "starting with a letter or digit")),
         ("brands:\n  - id: a\n    name: Acme\n  - Bolt\n",
-         "cat.yaml:4:5: expected a brand (a mapping with keys: id, name, aliases, products, handles, "
-         "category, nouns, number, ambiguous, context), got string `Bolt`"),
+         ("cat.yaml:4:5: expected a brand (a mapping with keys: id, name, aliases, products, handles, "
+         "category, nouns, number, ambiguous, context), got string `Bolt`")),
         ("brands: []\n", "cat.yaml:1:9: `brands` is empty; list at least one brand"),
         ("aspects: []\n", "cat.yaml:1:1: catalogue is missing required key `brands`"),
-        ("brands: [{id: a, name: A}]\naspects:\n  - id: x\n    terms: [fit]\n  - id: y\n"
-         "    terms: [Fit]\n",
+        (("brands: [{id: a, name: A}]\naspects:\n  - id: x\n    terms: [fit]\n  - id: y\n"
+         "    terms: [Fit]\n"),
          "cat.yaml:6:13: term `Fit` is also a term of aspect `x` (line 4)"),
         ("brands: [{id: a, name: A}]\naspects:\n  - id: x\n    terms: []\n",
          "cat.yaml:4:12: `terms` is empty; list at least one term"),
-        ("brands: [{id: a, name: A}]\naspects:\n  - id: x\n    terms: [fit]\n  - id: x\n"
-         "    terms: [seat]\n",
+        (("brands: [{id: a, name: A}]\naspects:\n  - id: x\n    terms: [fit]\n  - id: x\n"
+         "    terms: [seat]\n"),
          "cat.yaml:5:9: duplicate aspect id `x` (first at line 3)"),
     ],
 )
@@ -162,8 +161,8 @@ def test_every_problem_is_reported_in_file_order() -> None:
     assert lines == [
         "cat.yaml:4:13: `number` is `lots`; expected one of: singular, plural",
         "cat.yaml:5:5: brand is missing required key `name`",
-        "cat.yaml:6:5: unknown brand key `nme`; expected one of: id, name, aliases, products, "
-        "handles, category, nouns, number, ambiguous, context",
+        ("cat.yaml:6:5: unknown brand key `nme`; expected one of: id, name, aliases, products, "
+        "handles, category, nouns, number, ambiguous, context"),
     ]
 
 

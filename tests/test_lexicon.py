@@ -1,13 +1,13 @@
 """The matcher on real sentences: exact spans, and properties that must hold for any text."""
 from __future__ import annotations
 
+import itertools
 import random
 import string
 
+from brandscan.engine.lexicon import Entry, Lexicon, Match, exact_key, fold_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from brandscan.engine.lexicon import Entry, Lexicon, Match, exact_key, fold_key
 
 
 def lex(*phrases: str | tuple[str, bool], plural: bool = False) -> Lexicon:
@@ -132,7 +132,7 @@ def test_matches_are_sorted_exact_slices_that_do_not_overlap(text: str) -> None:
     matches = LEXICON.find(text)
     for match in matches:
         assert text[match.start:match.end] == match.text and match.start < match.end
-    for before, after in zip(matches, matches[1:]):
+    for before, after in itertools.pairwise(matches):
         assert before.end <= after.start
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from brandscan.engine.catalog import Catalog, load_catalog, parse_catalog
 from brandscan.engine.mentions import (
     ExplicitMention,
