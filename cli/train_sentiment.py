@@ -21,6 +21,8 @@ def sentiment(
     ),
     dev: list[Path] = typer.Option([], "--dev", help="Also report figures on this SemEval-2014 file's dev split."),
     epochs: int = typer.Option(5, "--epochs", help="Passes over the training data."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (LoRA and head)."),
+    rank: int = typer.Option(8, "--rank", help="LoRA rank (alpha = 2 x rank)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
 ) -> None:
@@ -28,20 +30,23 @@ def sentiment(
     import sys
 
     import torch
+    from brandscan.engine.sentiment_head import HeadConfig
     from brandscan.engine.training.sentiment import TrainConfig, train_sentiment
 
     if threads is not None:
         torch.set_num_threads(threads)
     args = ["brandscan", "train", "sentiment", "--mams", str(mams), "--out", str(out), "--seed", str(seed)]
-    args += ["--device", device, "--epochs", str(epochs)]
+    args += ["--device", device, "--epochs", str(epochs), "--lr", str(lr), "--rank", str(rank)]
     for path in semeval:
         args += ["--semeval", str(path)]
     for path in dev:
         args += ["--dev", str(path)]
     if model is not None:
         args += ["--model", model]
+    head = HeadConfig(lora_rank=rank, lora_alpha=2.0 * rank)
+    config = TrainConfig(seed=seed, epochs=epochs, lr=lr, head=head)
     result = train_sentiment(
-        mams, out, config=TrainConfig(seed=seed, epochs=epochs), semeval=semeval, dev=dev, model=model,
+        mams, out, config=config, semeval=semeval, dev=dev, model=model,
         device=device, command=shlex.join(args), log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for name, f in result.figures.items():

@@ -26,18 +26,17 @@ from .errors import ModelError
 
 HEAD_FILE = "head.safetensors"
 CONFIG_FILE = "head.json"
-ADAPTER_FILE = "adapter.safetensors"
 
 
 @dataclass(frozen=True)
 class HeadConfig:
     hidden: int = 384  # the encoder's hidden size (MiniLM-L6: 384)
-    inner: int = 256  # width of the head's one hidden layer
+    inner: int = 128  # width of the head's one hidden layer
     dropout: float = 0.1  # on the head's input and hidden layer, training only
     max_tokens: int = 128  # longest sequence, [CLS] and [SEP] included; longer sentences are windowed
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    lora_targets: tuple[str, ...] = ("query", "key", "value", "output", "intermediate")
+    lora_rank: int = 8  # rank 8 on all six linear maps of 6 layers: 0.33M parameters
+    lora_alpha: float = 16.0
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "out", "up", "down")
 
 
 class SentimentHead(nn.Module):
@@ -198,7 +197,8 @@ def save_head(head: SentimentHead, config: HeadConfig, directory: Path) -> None:
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in head.state_dict().items()}
+    # float16 on disk keeps the shipped head small; it is widened to float32 on load.
+    tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in head.state_dict().items()}
     save_file(tensors, str(directory / HEAD_FILE))
     config_data = {**asdict(config), "labels": list(POLARITIES), "input": "[CLS] sentence [SEP]"}
     (directory / CONFIG_FILE).write_text(json.dumps(config_data, indent=2) + "\n", encoding="utf-8")
@@ -223,7 +223,7 @@ def load_head(directory: Path) -> tuple[SentimentHead, HeadConfig]:
     except TypeError as error:
         raise ModelError(f"{directory / CONFIG_FILE}: {error}") from None
     head = SentimentHead(config)
-    head.load_state_dict(tensors)
+    head.load_state_dict({k: v.float() for k, v in tensors.items()})
     head.eval()
     return head, config
 
@@ -264,7 +264,7 @@ class SentimentScorer:
         if not (directory / CONFIG_FILE).is_file():
             raise ModelError(f"{directory}: no sentiment head here (expected {CONFIG_FILE}, {HEAD_FILE})")
         head, config = load_head(directory)
-        encoder = load_adapter(loaded.encoder, directory / ADAPTER_FILE)
+        encoder = load_adapter(loaded.encoder, directory)  # merged copy: no cost at inference
         return cls(encoder, head, config, load_tokenizer(loaded.tokenizer_file), device=device)
 
     @torch.inference_mode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,6 @@ from torch import nn
 
 from ..absa_data import LABEL_OF, AbsaSentence, DatasetError, Figures, count_terms, read_absa
 from ..sentiment_head import (
-    ADAPTER_FILE,
     HeadConfig,
     SentimentHead,
     SentimentScorer,
@@ -55,6 +55,8 @@ class TrainResult:
 
 
 def _seed_everything(seed: int) -> None:
+    # cuBLAS needs this before its first call to give the same sums on every run.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -109,7 +111,7 @@ def train_sentiment(
         # SemEval-2014 files have no dev split of their own: the md5 carve-out is the dev set.
         evaluations[f"{path.name} (dev)"] = read_absa(path, split="dev")
 
-    loaded = load_model(model, dtype="float32", device=device)
+    loaded = load_model(model, dtype="fp32", device=device)
     encoder = loaded.encoder
     for p in encoder.parameters():
         p.requires_grad_(False)
@@ -144,7 +146,7 @@ def train_sentiment(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
-            running += float(loss)
+            running += float(loss.detach())
             step += 1
         scorer = SentimentScorer(encoder, head, hc, tokenizer, device=device, batch_size=64)
         figures = {name: evaluate(scorer, data) for name, data in evaluations.items()}
@@ -155,7 +157,7 @@ def train_sentiment(
     encoder.eval()
     head.eval()
     meta = {"task": "aspect-sentiment", "base_model": loaded.name, "base_sha256": loaded.sha256}
-    save_adapter(encoder, out / ADAPTER_FILE, meta)
+    save_adapter(encoder, out, meta)  # adapter.safetensors + adapter.json
     save_head(head, hc, out)
     seconds = time.perf_counter() - started
     result = TrainResult(out, figures, count_terms(train), seconds)
