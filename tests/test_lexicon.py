@@ -167,3 +167,39 @@ def test_ten_thousand_aliases_on_a_megabyte() -> None:
     text = " ".join(parts)
     matches = lexicon.find(text)
     assert len(matches) >= planted and all(text[m.start:m.end] == m.text for m in matches)
+
+
+REFERENCE_PHRASES = [("Norvik", False), ("Norvik Outdoor", False), ("Apple", True), ("Shell", False),
+                     ("Coca-Cola", False), ("Straße", False), ("索尼", False), ("iPhone", True),
+                     ("fish x", False), ("Outdoor Trailblazer", False)]
+
+
+def reference_find(text: str) -> list[tuple[int, int]]:
+    """Leftmost-longest by brute force: every token span is re-keyed from its own text."""
+    from brandscan.engine.lexicon import _TOKEN  # the token definition itself is tested above
+
+    tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    wanted = {(exact_key(p) if s else fold_key(p), s) for p, s in REFERENCE_PHRASES}
+    found, i = [], 0
+    while i < len(tokens):
+        ends = [j for j in range(i, len(tokens))
+                if (exact_key(text[tokens[i][0]:tokens[j][1]]), True) in wanted
+                or (fold_key(text[tokens[i][0]:tokens[j][1]]), False) in wanted]
+        if ends:
+            found.append((tokens[i][0], tokens[max(ends)][1]))
+            i = max(ends) + 1
+        else:
+            i += 1
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts)
+def test_find_agrees_with_a_brute_force_reference(text: str) -> None:
+    lexicon = Lexicon.build(Entry(p, p, "alias", s) for p, s in REFERENCE_PHRASES)
+    assert [(m.start, m.end) for m in lexicon.find(text)] == reference_find(text)
+
+
+def test_full_width_and_ligature_forms_match() -> None:
+    assert spans(lex("Norvik"), "ＮＯＲＶＩＫ and Norvik") == [(0, 6, "ＮＯＲＶＩＫ"), (11, 17, "Norvik")]
+    assert spans(lex("Fjordline"), "the ﬁne Fjordline") == [(8, 17, "Fjordline")]
