@@ -1,0 +1,291 @@
+"""Mention -> brand decisions for one document, with their evidence.
+
+Third-person pronouns and nominals are ranked by the learned head (linking_head.py) against every
+brand present in the document (the nearest MAX_ENTITIES by anchor distance) and "no brand"; the
+form narrows the brands first (a category nominal only fits brands of that category). Two decisions
+are rules, not learned, because no openly licensed training data covers them:
+- first-person plural inside a brand's speaker turn or under `--author` links to that brand
+  (probability 1.0: the turn label or the author option is the evidence);
+- an ambiguous alias keeps its brand sense when the brand's context words, category nouns or its
+  unambiguous names/products appear in the same passage; its probability is hits / (hits + 1).
+A pronoun whose number disagrees with the brand's catalogue number loses NUMBER_PENALTY logits.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import report as rp
+from .attribution import LayerAttention, evidence_spans, rollout, row_attention, row_weights
+from .candidates import Candidate
+from .catalog import Catalog
+from .linking_head import EntitySpec, LinkingHead, QuerySpec, build_features, load_head
+from .mentions import ExplicitMention
+from .passages import TokenizedDocument
+
+MAX_ENTITIES = 16
+NUMBER_PENALTY = 1.0
+HEAD_FILE = "head.safetensors"
+ADAPTER_FILE = "adapter.safetensors"
+
+
+@dataclass(frozen=True)
+class LinkingOptions:
+    attribution: str = "attention"  # "attention" (last layer) or "rollout" (last `rollout_layers`)
+    evidence_spans: int = 5
+    anchors: int = 3  # anchors listed per linked mention
+    rollout_layers: int = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Linker:
+    head: LinkingHead
+    directory: Path | None = None
+
+    @classmethod
+    def load(cls, heads_dir: str | Path) -> "Linker":
+        directory = Path(heads_dir) / "linking" if (Path(heads_dir) / "linking").is_dir() else Path(heads_dir)
+        return cls(load_head(directory / HEAD_FILE), directory)
+
+    @property
+    def adapter_path(self) -> Path | None:
+        path = self.directory / ADAPTER_FILE if self.directory is not None else None
+        return path if path is not None and path.is_file() else None
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedStates:
+    """What linking needs from the encoder pass (no attention maps)."""
+
+    last_hidden: Tensor  # (n, d) final hidden states
+    layer_inputs: tuple[Tensor, ...]  # inputs of the last R layers, lowest first, each (n, d)
+    layers: tuple[torch.nn.Module, ...]  # those R encoder layers (their query/key projections)
+    window: int
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    mentions: tuple[rp.Mention, ...]  # candidates (linked or not) and ambiguous explicit mentions
+    rejected_explicit: tuple[tuple[int, int], ...] = ()  # ambiguous explicit spans judged non-brand
+
+
+@contextlib.contextmanager
+def capture_layer_inputs(encoder: torch.nn.Module, last: int) -> Iterator[list[Tensor]]:
+    """Keep the input hidden states of the encoder's last `last` layers during one forward pass.
+
+    The encoder calls its layers' forward_dense / forward_sparse directly (no nn.Module hooks fire),
+    so the two methods are wrapped on those layer instances for the duration and restored after.
+    """
+    captured: list[Tensor] = []
+    layers = list(encoder.layers)[-last:]
+    saved = []
+    for layer in layers:
+        for name in ("forward_dense", "forward_sparse"):
+            original = getattr(layer, name)
+
+            def wrapper(x, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+                captured.append(x[0])  # (n, d) of batch row 0
+                return _original(x, *args, **kwargs)
+
+            saved.append((layer, name))
+            setattr(layer, name, wrapper)
+    try:
+        yield captured
+    finally:
+        for layer, name in saved:
+            delattr(layer, name)  # the instance attribute hid the class method; removing it restores
+
+
+def layer_attention(layer: torch.nn.Module, inputs: Tensor) -> LayerAttention:
+    att = layer.attention
+    return LayerAttention(inputs, att.query, att.key, att.heads)
+
+
+def _brand_words(catalog: Catalog, brand_id: str) -> set[str]:
+    brand = catalog.brand(brand_id)
+    words = {w.lower() for w in brand.context} | {n.lower() for n in brand.nouns}
+    if brand.category:
+        words.add(brand.category.lower())
+    for product in brand.products:
+        words.add(product.name.lower())
+    return words
+
+
+def sense_hits(text: str, passage: tuple[int, int], mention: ExplicitMention, catalog: Catalog,
+               explicit: Sequence[ExplicitMention]) -> int:
+    """Evidence for the brand sense of an ambiguous alias: context words and unambiguous mentions."""
+    words = _brand_words(catalog, mention.brand)
+    chunk = text[passage[0]:passage[1]].lower()
+    hits = sum(1 for w in words if re.search(r"(?<!\w)" + re.escape(w) + r"(?!\w)", chunk))
+    hits += sum(1 for m in explicit if m.brand == mention.brand and not m.ambiguous
+                and passage[0] <= m.start < passage[1])
+    return hits
+
+
+def link_document(
+    tokens: TokenizedDocument,
+    explicit: Sequence[ExplicitMention],
+    candidates: Sequence[Candidate],
+    encoded: EncodedStates,
+    global_positions: np.ndarray,
+    catalog: Catalog,
+    linker: Linker,
+    options: LinkingOptions = LinkingOptions(),
+) -> LinkResult:
+    text = tokens.text
+    out: list[rp.Mention] = []
+    rejected: list[tuple[int, int]] = []
+    passage_span = {p.index: (p.start, p.end) for p in tokens.passages}
+
+    # 1. Sense decisions for ambiguous aliases; accepted ones become anchors like any explicit.
+    anchors_by_brand: dict[str, list[ExplicitMention]] = {}
+    for m in explicit:
+        if not m.ambiguous:
+            anchors_by_brand.setdefault(m.brand, []).append(m)
+    for c in candidates:
+        if c.kind != "alias" or c.explicit is None:
+            continue
+        first = tokens.token_span(c.start, c.end)[0]
+        passage = int(tokens.passage_of[first])
+        hits = sense_hits(text, passage_span[passage], c.explicit, catalog, explicit)
+        p = hits / (hits + 1)
+        brand = c.explicit.brand if p >= 0.5 else None
+        if brand is not None:
+            anchors_by_brand.setdefault(brand, []).append(c.explicit)
+        else:
+            rejected.append((c.start, c.end))
+        other = rp.Alternative(None if brand else c.explicit.brand, 1.0 - p if brand else p)
+        out.append(rp.Mention("", brand, c.explicit.kind, c.start, c.end, c.text, passage, round(max(p, 1 - p), 4),
+                              first in set(global_positions.tolist()), other,
+                              rp.Attribution("context", evidence=_context_evidence(text, passage_span[passage],
+                                                                                      c.explicit, catalog))))
+    brands = sorted(anchors_by_brand, key=lambda b: (anchors_by_brand[b][0].start, b))
+    entities = [
+        EntitySpec(tuple(tokens.token_span(m.start, m.end) for m in sorted(anchors_by_brand[b], key=lambda m: m.start)))
+        for b in brands
+    ]
+    anchor_mentions = [sorted(anchors_by_brand[b], key=lambda m: m.start) for b in brands]
+
+    # 2. Rule links: first person in a brand's turn or under --author.
+    queries: list[QuerySpec] = []
+    query_candidates: list[Candidate] = []
+    for c in candidates:
+        if c.kind == "alias":
+            continue
+        span = tokens.token_span(c.start, c.end)
+        passage = int(tokens.passage_of[span[0]])
+        if c.person == 1:
+            brand = c.brands[0]
+            if brand in brands:
+                anchor = _nearest_before(anchor_mentions[brands.index(brand)], c.start)
+                anchors = (_anchor(anchor, tokens, 1.0),) if anchor is not None else ()
+            else:
+                anchors = ()
+            out.append(rp.Mention("", brand, "pronoun", c.start, c.end, c.text, passage, 1.0, False,
+                                  rp.Alternative(None, 0.0), rp.Attribution("rule", anchors=anchors)))
+            continue
+        allowed = [i for i, b in enumerate(brands) if not c.brands or b in c.brands]
+        if not allowed:
+            continue
+        allowed.sort(key=lambda i: (min(abs(s - span[0]) for s, _ in entities[i].anchors), i))
+        allowed = sorted(allowed[:MAX_ENTITIES])
+        queries.append(QuerySpec(span[0], span[1], "pronoun" if c.kind == "pronoun" else "nominal", tuple(allowed)))
+        query_candidates.append(c)
+    if not queries:
+        return LinkResult(tuple(out), tuple(rejected))
+
+    # 3. The head over features of the recomputed last-layer attention rows.
+    device = encoded.last_hidden.device
+    rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), dtype=torch.long,
+                        device=device)
+    globals_t = torch.as_tensor(global_positions, dtype=torch.long, device=device)
+    top_layer = layer_attention(encoded.layers[-1], encoded.layer_inputs[-1])
+    with torch.inference_mode():
+        att = row_attention(top_layer, rows, globals_t, encoded.window)
+        head_dtype = next(linker.head.parameters()).dtype
+        feats = build_features(encoded.last_hidden.to(head_dtype), _cast(att, head_dtype), tokens.passage_of,
+                               queries, entities, encoded.window)
+        logits = linker.head(*feats).float()  # (Q, 1+E)
+    for qi, (q, c) in enumerate(zip(queries, query_candidates)):
+        if c.kind == "pronoun":
+            for ei, e in enumerate(q.entities):
+                number = catalog.brand(brands[e]).number
+                if number != c.number:
+                    logits[qi, 1 + ei] -= NUMBER_PENALTY
+    probs = torch.softmax(logits, dim=-1).cpu().numpy()
+
+    if options.attribution == "rollout":
+        layers = [layer_attention(l, x) for l, x in zip(encoded.layers, encoded.layer_inputs)]
+        with torch.inference_mode():
+            weights = rollout(layers[-options.rollout_layers:], rows, globals_t, encoded.window)
+    else:
+        weights = row_weights(att)
+    for qi, (q, c) in enumerate(zip(queries, query_candidates)):
+        p = probs[qi, : 1 + len(q.entities)]
+        order = np.argsort(-p, kind="stable")
+        choice, runner = int(order[0]), int(order[1]) if len(order) > 1 else 0
+        brand = brands[q.entities[choice - 1]] if choice > 0 else None
+        alt = rp.Alternative(brands[q.entities[runner - 1]] if runner > 0 else None, float(p[runner]))
+        if brand is None and choice == 0 and runner > 0:
+            alt = rp.Alternative(brands[q.entities[runner - 1]], float(p[runner]))
+        merged: dict[int, float] = {}
+        for position in range(q.tok_start, q.tok_end):
+            for k, w in weights.get(position, {}).items():
+                merged[k] = merged.get(k, 0.0) + w / (q.tok_end - q.tok_start)
+        shown = brand if brand is not None else alt.brand
+        anchors = _anchors(anchor_mentions[brands.index(shown)], tokens, merged, c.start, options.anchors) if shown else ()
+        evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans)
+        kind = "pronoun" if c.kind == "pronoun" else "nominal" if c.kind == "nominal" else "product"
+        out.append(rp.Mention("", brand, kind, c.start, c.end, c.text, int(tokens.passage_of[q.tok_start]),
+                              float(p[choice]), False, alt, rp.Attribution(options.attribution, anchors, evidence)))
+    out.sort(key=lambda m: (m.start, m.end))
+    return LinkResult(tuple(out), tuple(rejected))
+
+
+def _cast(att, dtype):  # type: ignore[no-untyped-def]
+    from .attribution import RowAttention
+
+    return RowAttention(att.rows, att.keys, att.probs.to(dtype))
+
+
+def _nearest_before(mentions: Sequence[ExplicitMention], position: int) -> ExplicitMention | None:
+    before = [m for m in mentions if m.start < position]
+    return before[-1] if before else (mentions[0] if mentions else None)
+
+
+def _anchor(m: ExplicitMention, tokens: TokenizedDocument, weight: float) -> rp.Anchor:
+    first = tokens.token_span(m.start, m.end)[0]
+    return rp.Anchor("", m.start, m.end, m.text, int(tokens.passage_of[first]), weight)
+
+
+def _anchors(mentions: Sequence[ExplicitMention], tokens: TokenizedDocument, weights: dict[int, float],
+             position: int, top: int) -> tuple[rp.Anchor, ...]:
+    """The brand's anchor mentions by the attention the candidate gave them, normalized."""
+    scored = []
+    for m in mentions:
+        s, e = tokens.token_span(m.start, m.end)
+        scored.append((sum(weights.get(p, 0.0) for p in range(s, e)), m))
+    total = sum(w for w, _ in scored)
+    if total <= 0:  # nothing reached: name the nearest preceding mention, with no weight
+        m = _nearest_before(mentions, position)
+        return (_anchor(m, tokens, 0.0),) if m is not None else ()
+    best = sorted(scored, key=lambda wm: (-wm[0], wm[1].start))[:top]
+    return tuple(_anchor(m, tokens, w / total) for w, m in sorted(best, key=lambda wm: wm[1].start) if w > 0)
+
+
+def _context_evidence(text: str, passage: tuple[int, int], mention: ExplicitMention,
+                      catalog: Catalog) -> tuple[rp.WeightedSpan, ...]:
+    words = _brand_words(catalog, mention.brand)
+    spans = []
+    for w in sorted(words):
+        for found in re.finditer(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text[passage[0]:passage[1]], re.I):
+            spans.append((passage[0] + found.start(), passage[0] + found.end()))
+    spans = sorted(set(spans))[:5]
+    return tuple(rp.WeightedSpan(s, e, text[s:e], 1.0 / len(spans)) for s, e in spans)
