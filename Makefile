@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.brandscan-installed
 
-.PHONY: setup demo test examples bench lint clean
+.PHONY: setup demo test examples bench lint clean browser-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The HTML view in a real headless Chromium (Debian's package; CI runs as root, so it can install it).
+browser-test: $(STAMP)
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+	BRANDSCAN_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/test_render_browser.py
 
 examples: $(STAMP)
 	$(BIN)/python examples/regenerate.py

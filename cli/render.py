@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
-
 from brandscan.engine.errors import BrandscanError
 
 
@@ -20,11 +19,16 @@ def _write_atomic(path: Path, text: str) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def render(
-        report: str = typer.Argument(..., metavar="REPORT", help="Report JSON, JSON Lines of reports, or - for stdin."),
-        output: Optional[Path] = typer.Option(None, "-o", "--output", help="HTML file to write (default: stdout)."),
-        index: Optional[int] = typer.Option(
-            None, "--index", min=1, help="From a JSON Lines file, render only the Nth record (1 = first)."
-        ),
+        report: Annotated[
+            str, typer.Argument(metavar="REPORT", help="Report JSON, JSON Lines of reports, or - for stdin.")
+        ],
+        output: Annotated[
+            Path | None, typer.Option("-o", "--output", help="HTML file to write (default: stdout).")
+        ] = None,
+        index: Annotated[
+            int | None,
+            typer.Option("--index", min=1, help="From a JSON Lines file, render only the Nth record (1 = first)."),
+        ] = None,
     ) -> None:
         """Write a self-contained HTML view of a report: text with mentions, links and sentiment.
 

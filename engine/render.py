@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from brandscan.engine.errors import BrandscanError
 from brandscan.engine.report import SCHEMA
 
@@ -59,16 +58,25 @@ MIN_HUE_GAP = 28
 
 def brand_colors(brand_ids: Sequence[str]) -> dict[str, str]:
     """Colours for the brands of one report: each keeps its own `brand_color` unless an earlier id
-    (in sorted order) already took a hue too close to it; then it steps round the wheel by the
-    golden angle to the first free hue. The result depends on the set of ids only."""
+    (in sorted order) already took a hue too close to it; then it takes the nearest hue that keeps
+    MIN_HUE_GAP from all taken ones (or the farthest from them). Past 360 / MIN_HUE_GAP brands the
+    rest keep their own hues. The result depends on the set of ids only."""
     taken: list[int] = []
     colors = {}
+
+    def gap(hue: int) -> int:
+        return min((min(abs(hue - t), 360 - abs(hue - t)) for t in taken), default=360)
+
     for brand_id in sorted(set(brand_ids)):
-        hue = _hue(brand_id)
-        for _ in range(24):  # past 360/MIN_HUE_GAP brands a clash is unavoidable; stop looking
-            if all(min(abs(hue - t), 360 - abs(hue - t)) >= MIN_HUE_GAP for t in taken):
-                break
-            hue = (hue + 137) % 360
+        own = _hue(brand_id)
+        if len(taken) >= 360 // MIN_HUE_GAP:  # the wheel is full: clashes cannot be avoided
+            colors[brand_id] = _hsl(own)
+            continue
+        # Nearest first: own hue, then one degree either side, and so on round the wheel.
+        candidates = [(own + d * sign) % 360 for d in range(181) for sign in (1, -1)]
+        hue = next((h for h in candidates if gap(h) >= MIN_HUE_GAP), None)
+        if hue is None:
+            hue = max(candidates, key=gap)
         taken.append(hue)
         colors[brand_id] = _hsl(hue)
     return colors
@@ -116,7 +124,9 @@ def _span(raw: Any, where: str, length: int | None, conv: Callable[[int], int]) 
         raise RenderError(f"{where}: bad span {start!r}..{end!r}")
     if length is not None and end > length:
         raise RenderError(f"{where}: span {start}..{end} is past the end of the text ({length} chars)")
-    out: dict[str, Any] = {"s": conv(start), "e": conv(end), "t": str(raw.get("text", ""))}
+    out: dict[str, Any] = {"s": conv(start), "e": conv(end)}
+    if length is None:  # with the document text at hand the page cuts span texts from it
+        out["t"] = str(raw.get("text", ""))
     if "weight" in raw:
         out["w"] = float(raw["weight"] or 0.0)
     return out
