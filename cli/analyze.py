@@ -1,20 +1,30 @@
 """`brandscan analyze PATH... -c CATALOGUE`: reports on stdout or in a directory.
 
-Exit codes: 0 success; 2 usage, config or catalogue error; 3 some inputs failed (their error
-records were written, every other input was analyzed and written).
+Exit codes (docs/scale.md): 0 success; 1 a --fail-on condition was met; 2 usage, config or
+catalogue error; 3 some inputs failed (their error records were written, every other input was
+analyzed and written); 130 interrupted (every report written so far is whole). When several apply,
+the first in the order 2, 130, 3, 1 wins: the most severe one says what happened.
 """
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+EXIT_CONDITION_MET = 1
 EXIT_INPUT_FAILED = 3
+EXIT_INTERRUPTED = 130
 
-_FORMAT_HELP = "json (pretty; an array for several documents), jsonl (one line per document), html; default: json for one input document, jsonl for several"
+_FORMAT_HELP = (
+    "json (pretty; an array for several documents), jsonl (one line per document), html, summary-json"
+    " (one roll-up object for all documents); default: json for one input document, jsonl for several"
+)
+_FAIL_ON_HELP = (
+    "Exit 1 when a report meets EXPR, e.g. 'unlinked>10', 'brand:acme.negative_share>0.3',"
+    " 'brand:acme.mentions==0' (repeatable; grammar in docs/scale.md)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,43 +33,69 @@ def register(app: typer.Typer) -> None:
 
 def analyze(
     paths: list[str] = typer.Argument(..., help="Files, directories (recursive) or - for stdin."),
-    catalog: Optional[Path] = typer.Option(
+    catalog: Path | None = typer.Option(
         None, "--catalog", "-c", envvar="BRANDSCAN_CATALOG", help="Brand catalogue YAML [env: BRANDSCAN_CATALOG]."
     ),
     fmt: str = typer.Option("auto", "--format", "-f", help=_FORMAT_HELP),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one report per input into DIR."),
-    glob: Optional[str] = typer.Option(None, "--glob", help="File pattern inside directories, e.g. '*.txt'."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write one report per input into DIR."),
+    glob: str | None = typer.Option(None, "--glob", help="File pattern inside directories, e.g. '*.txt'."),
     jsonl_id: str = typer.Option("id", "--jsonl-id", help="JSONL field naming each document."),
     jsonl_text: str = typer.Option("text", "--jsonl-text", help="JSONL field holding each document's text."),
     include_text: bool = typer.Option(False, "--include-text", help="Put the analyzed text in each report."),
-    config: Optional[Path] = typer.Option(
+    config: Path | None = typer.Option(
         None, "--config", envvar="BRANDSCAN_CONFIG", help="Analyzer settings YAML (see configs/default.yaml)."
     ),
-    model: Optional[str] = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Model name or directory."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Encoder dtype: auto, float32, bfloat16."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default: all cores)."),
-    window: Optional[int] = typer.Option(None, "--window", help="Sliding attention window (default: the model's)."),
-    global_budget: Optional[int] = typer.Option(None, "--global-budget", help="Most global tokens per document."),
-    author: Optional[str] = typer.Option(
+    model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Model name or directory."),
+    dtype: str | None = typer.Option(None, "--dtype", help="Encoder dtype: auto, float32, bfloat16."),
+    threads: int | None = typer.Option(None, "--threads", help="Torch threads (default: all cores)."),
+    window: int | None = typer.Option(None, "--window", help="Sliding attention window (default: the model's)."),
+    global_budget: int | None = typer.Option(None, "--global-budget", help="Most global tokens per document."),
+    author: str | None = typer.Option(
         None, "--author", help="Brand id that wrote the documents: its 'we/our/us' link to it."
     ),
-    attribution: Optional[str] = typer.Option(
+    attribution: str | None = typer.Option(
         None, "--attribution", help="How links are explained: attention (last layers) or rollout."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary on stderr."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", envvar="BRANDSCAN_JOBS", help="Worker processes (default: the number of cores)."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache", envvar="BRANDSCAN_CACHE_DIR",
+        help="Report cache directory (default: $XDG_CACHE_HOME/brandscan or ~/.cache/brandscan).",
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the report cache."),
+    dask: str | None = typer.Option(
+        None, "--dask", envvar="BRANDSCAN_DASK", help="Run on a Dask cluster: scheduler address tcp://HOST:PORT."
+    ),
+    dask_scheduler_file: Path | None = typer.Option(
+        None, "--dask-scheduler-file", help="Run on the Dask cluster described by this scheduler file."
+    ),
+    fail_on: list[str] = typer.Option([], "--fail-on", metavar="EXPR", help=_FAIL_ON_HELP),
+    summary: bool = typer.Option(False, "--summary", help="Print a per-brand table on stderr at the end."),
+    log_level: str = typer.Option(
+        "warning", "--log-level", envvar="BRANDSCAN_LOG_LEVEL", help="debug, info, warning or error (stderr)."
+    ),
 ) -> None:
     """Find brand mentions and write one JSON report per document."""
     from brandscan.engine.catalog import load_catalog
     from brandscan.engine.config import load_config
     from brandscan.engine.errors import ConfigError
+    from brandscan.engine.gates import parse_conditions
+    from brandscan.engine.logs import configure_logging, parse_level
 
-    from .output import FORMATS, DirectoryWriter, StdoutWriter
-    from .progress import Progress
+    from .output import FORMATS
 
+    level = parse_level(log_level)
+    configure_logging(level)
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of: {', '.join(FORMATS)}")
     if catalog is None:
         raise ConfigError("no brand catalogue: pass -c CATALOGUE.yaml or set BRANDSCAN_CATALOG")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: expected 1 or more")
+    if dask is not None and dask_scheduler_file is not None:
+        raise ConfigError("--dask and --dask-scheduler-file: give one of them")
     settings = load_config(config).replace(
         model=model,
         dtype=dtype,
@@ -73,48 +109,29 @@ def analyze(
     brands = load_catalog(catalog)
     if settings.author is not None and settings.author not in {b.id for b in brands.brands}:
         raise ConfigError(f"--author {settings.author!r}: no such brand id in {catalog}")
+    conditions = parse_conditions(fail_on, [b.id for b in brands.brands], [a.id for a in brands.aspects])
 
-    from brandscan.engine.documents import ReadOptions, iter_documents
-    from brandscan.engine.pipeline import Analyzer
+    from .batch import Batch, run_batch
 
-    options = ReadOptions(glob=glob, jsonl_id=jsonl_id, jsonl_text=jsonl_text)
-    analyzer = Analyzer(brands, settings)
-    if output is not None:
-        writer: StdoutWriter | DirectoryWriter = DirectoryWriter(output, fmt)
-    else:
-        several = len(paths) > 1 or any(p != "-" and (Path(p).is_dir() or p.endswith(".jsonl")) for p in paths)
-        if fmt == "auto":
-            chosen = "jsonl" if several else "json"
-        elif fmt == "json" and several:
-            chosen = "json_array"
-        else:
-            chosen = fmt
-        writer = StdoutWriter(sys.stdout.buffer, chosen)
-
-    failed = 0
-    show = not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true"
-    with Progress(enabled=show) as progress:
-        for item in iter_documents(paths, options, stdin=sys.stdin.buffer):
-            record = _analyze_one(analyzer, item)
-            if hasattr(record, "error"):
-                failed += 1
-                print(f"brandscan: {record.source}: {record.error}", file=sys.stderr)
-            writer.write(record)
-            progress.advance(record)
-    writer.close()
-    if failed:
+    several = len(paths) > 1 or any(p != "-" and (Path(p).is_dir() or p.endswith(".jsonl")) for p in paths)
+    batch = Batch(
+        paths=paths, catalog=brands, settings=settings, fmt=fmt, output=output, several=several,
+        glob=glob, jsonl_id=jsonl_id, jsonl_text=jsonl_text,
+        # One document gains nothing from worker processes and would pay for starting them.
+        jobs=jobs if jobs is not None else ((os.cpu_count() or 1) if several else 1),
+        cache_dir=None if no_cache else cache_dir, use_cache=not no_cache,
+        dask=dask, dask_scheduler_file=str(dask_scheduler_file) if dask_scheduler_file else None,
+        conditions=conditions, summary=summary, log_level=level,
+        progress=not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true",
+    )
+    outcome = run_batch(batch)
+    if outcome.interrupted:
+        print(
+            f"brandscan: interrupted: {outcome.written} reports written whole, the remaining inputs were not analyzed",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if outcome.failed:
         raise typer.Exit(EXIT_INPUT_FAILED)
-
-
-def _analyze_one(analyzer, item):  # type: ignore[no-untyped-def]
-    """A report, or an error record for an input that could not be read or analyzed."""
-    from brandscan.engine import report as rp
-    from brandscan.engine.documents import DocumentFailure
-    from brandscan.engine.errors import DocumentError
-
-    if isinstance(item, DocumentFailure):
-        return rp.ErrorRecord(source=item.source, error=item.error)
-    try:
-        return analyzer.analyze(item)
-    except DocumentError as error:
-        return rp.ErrorRecord(source=item.source, error=str(error))
+    if outcome.fired:
+        raise typer.Exit(EXIT_CONDITION_MET)

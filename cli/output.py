@@ -1,4 +1,5 @@
 """Where reports go: stdout (JSON, JSON Lines, HTML) or one file per input in a directory.
+With `--format summary-json` and no directory, reports go nowhere and stdout gets the roll-up.
 
 Files are written atomically (a temporary file in the same directory, fsync, rename), so a reader
 or an interrupted run never sees a half-written report.
@@ -13,7 +14,7 @@ from typing import BinaryIO
 
 from brandscan.engine import report as rp
 
-FORMATS = ("auto", "json", "jsonl", "html")
+FORMATS = ("auto", "json", "jsonl", "html", "summary-json")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -94,6 +95,18 @@ class DirectoryWriter:
     def write(self, record: rp.Report | rp.ErrorRecord) -> None:
         write_atomic(report_path(self.directory, record.source, self.extension), encode(record, self.fmt))
         self.count += 1
+
+    def close(self) -> None:
+        pass
+
+
+class NullWriter:
+    """Writes nothing: `--format summary-json` without a directory prints only the roll-up."""
+
+    count = 0
+
+    def write(self, record: rp.Report | rp.ErrorRecord) -> None:
+        pass
 
     def close(self) -> None:
         pass

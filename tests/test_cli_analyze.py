@@ -23,6 +23,12 @@ REVIEW = (
 BRANDSCAN = Path(sys.executable).with_name("brandscan")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reports cached by one test (or by a user's own runs) must not answer another test.
+    monkeypatch.setenv("BRANDSCAN_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def run(*args: str, input: str | bytes | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(app, list(args), input=input)
 
@@ -70,7 +76,7 @@ def test_stdout_pipes_into_a_json_reader(review: Path) -> None:
 
 def test_reports_are_deterministic_but_for_seconds(review: Path) -> None:
     def without_seconds() -> dict:
-        report = json.loads(run("analyze", str(review), "-c", str(CATALOG)).stdout)
+        report = json.loads(run("analyze", str(review), "-c", str(CATALOG), "--no-cache").stdout)
         del report["stats"]["seconds"], report["stats"]["encoder_seconds"]
         return report
 
@@ -116,7 +122,7 @@ def test_several_documents_stream_as_json_lines(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "xml"], "expected one of: auto, json, jsonl, html"),
+        (["--format", "xml"], "expected one of: auto, json, jsonl, html, summary-json"),
         (["--dtype", "int3"], "expected one of: auto, float32, bfloat16"),
     ],
 )

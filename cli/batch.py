@@ -1,0 +1,156 @@
+"""One `analyze` run: inputs through the cache and a backend, gates, writers, summary.
+
+Separated from the option parsing in analyze.py so that the flow reads top to bottom: documents are
+streamed from disk, answered from the cache or analyzed (serially, in worker processes, or on a
+Dask cluster), checked against the --fail-on conditions, written (each report whole, even when
+interrupted), and folded into the roll-up.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from brandscan.engine import report as rp
+from brandscan.engine.catalog import Catalog
+from brandscan.engine.config import AnalyzerConfig
+from brandscan.engine.gates import Condition
+
+log = logging.getLogger("brandscan.analyze")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything `analyze` decided from its options."""
+
+    paths: list[str]
+    catalog: Catalog
+    settings: AnalyzerConfig
+    fmt: str
+    output: Path | None
+    several: bool
+    glob: str | None
+    jsonl_id: str
+    jsonl_text: str
+    jobs: int
+    cache_dir: Path | None  # None with use_cache: the default directory
+    use_cache: bool
+    dask: str | None
+    dask_scheduler_file: str | None
+    conditions: tuple[Condition, ...]
+    summary: bool
+    log_level: int
+    progress: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    written: int  # records written (reports and error records)
+    failed: int  # error records among them
+    fired: int  # reports that met at least one --fail-on condition
+    interrupted: bool
+
+
+def _backend(batch: Batch, spec: Any) -> Any:
+    if batch.dask is not None or batch.dask_scheduler_file is not None:
+        try:
+            from brandscan.engine.dask_runner import DaskBackend
+        except ImportError:
+            from brandscan.engine.errors import ConfigError
+
+            raise ConfigError("--dask needs the optional extra: pip install 'brandscan[dask]'") from None
+        return DaskBackend(spec, address=batch.dask, scheduler_file=batch.dask_scheduler_file)
+    from brandscan.engine.runner import ProcessBackend, SerialBackend
+
+    if batch.jobs == 1:
+        return SerialBackend(spec)
+    return ProcessBackend(spec, batch.jobs, batch.log_level)
+
+
+def _writer(batch: Batch, stream: Any) -> Any:
+    from .output import DirectoryWriter, NullWriter, StdoutWriter
+
+    if batch.output is not None:
+        return DirectoryWriter(batch.output, "json" if batch.fmt == "summary-json" else batch.fmt)
+    if batch.fmt == "summary-json":
+        return NullWriter()
+    if batch.fmt == "auto":
+        chosen = "jsonl" if batch.several else "json"
+    elif batch.fmt == "json" and batch.several:
+        chosen = "json_array"
+    else:
+        chosen = batch.fmt
+    return StdoutWriter(stream, chosen)
+
+
+def run_batch(batch: Batch) -> Outcome:
+    """Analyze and write everything; returns what happened (the caller turns it into an exit code)."""
+    from brandscan.engine.cache import CacheKeys, ReportCache, default_cache_dir, model_fingerprint
+    from brandscan.engine.documents import ReadOptions, iter_documents
+    from brandscan.engine.gates import fired as conditions_met
+    from brandscan.engine.pipeline import Analyzer
+    from brandscan.engine.rollup import Rollup
+    from brandscan.engine.runner import AnalyzerSpec, run
+
+    from .interrupt import InterruptGuard, reports_stdout
+    from .progress import Progress
+    from .summary import print_summary
+
+    spec = AnalyzerSpec(batch.catalog, batch.settings)
+    cache = keys = None
+    if batch.use_cache:
+        cache = ReportCache(batch.cache_dir or default_cache_dir())
+        # The Analyzer built here only hashes its config and catalogue: its model never loads.
+        keys = CacheKeys(model=model_fingerprint(batch.settings), config=Analyzer(batch.catalog, batch.settings).config_digest())
+    rollup = Rollup() if batch.summary or batch.progress or batch.fmt == "summary-json" else None
+    options = ReadOptions(glob=batch.glob, jsonl_id=batch.jsonl_id, jsonl_text=batch.jsonl_text)
+    written = failed = met = 0
+    interrupted = False
+    with reports_stdout() as stream, InterruptGuard() as guard, Progress(enabled=batch.progress) as progress:
+        writer = _writer(batch, stream)
+        records = run(iter_documents(batch.paths, options, stdin=sys.stdin.buffer), _backend(batch, spec), cache, keys)
+        try:
+            for record in records:
+                data = rp.to_dict(record) if batch.conditions or rollup is not None else None
+                if batch.conditions and data is not None:
+                    fired = conditions_met(data, batch.conditions)
+                    if fired:
+                        met += 1
+                        log.info("%s: --fail-on met: %s", record.source, ", ".join(fired))
+                        if isinstance(record, rp.Report):
+                            record = dataclasses.replace(record, fired=fired)
+                            data["fired"] = list(fired)
+                if isinstance(record, rp.ErrorRecord):
+                    failed += 1
+                    print(f"brandscan: {record.source}: {record.error}", file=sys.stderr)
+                with guard.critical():
+                    writer.write(record)
+                    written += 1
+                if rollup is not None and data is not None:
+                    rollup.add(data)
+                progress.advance(record)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            records.close()  # cancels work in flight when the loop did not finish
+        with guard.critical():
+            writer.close()
+            if batch.fmt == "summary-json" and rollup is not None:
+                stream.write(_summary_bytes(rollup.to_dict()))
+                stream.flush()
+    if cache is not None and cache.corrupt:
+        log.warning("%d corrupt cache entries were recomputed", cache.corrupt)
+    if cache is not None:
+        log.info("cache %s: %d hits, %d misses", cache.directory, cache.hits, cache.misses)
+    if rollup is not None and (batch.summary or (batch.progress and not interrupted)):
+        print_summary(rollup.to_dict(), limit=None if batch.summary else 15)
+    return Outcome(written=written, failed=failed, fired=met, interrupted=interrupted)
+
+
+def _summary_bytes(summary: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n"

@@ -1,0 +1,236 @@
+"""Run an Analyzer over a stream of documents: serially, in worker processes, or on a Dask cluster.
+
+Every backend sits behind one small interface (`Backend.submit(document) -> handle with
+.result()`), and `run()` drives it: it reads inputs lazily, answers cache hits without touching the
+backend (so a warm rerun never starts workers or loads the model), keeps at most `window` documents
+in flight, and yields records strictly in input order. Memory is bounded by the window, not by the
+number of inputs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import report as rp
+from .cache import CacheKeys, ReportCache
+from .catalog import Catalog
+from .config import AnalyzerConfig
+from .documents import Document, DocumentFailure
+from .errors import DocumentError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import Analyzer
+
+log = logging.getLogger("brandscan.runner")
+
+Record = rp.Report | rp.ErrorRecord
+Item = Document | DocumentFailure
+
+
+@dataclass(frozen=True)
+class AnalyzerSpec:
+    """Everything a worker needs to build its own Analyzer: picklable, and small (no model)."""
+
+    catalog: Catalog
+    config: AnalyzerConfig
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A Catalog keeps a read-only index (a mappingproxy) that pickle refuses; send its fields
+        # and let the worker rebuild it, index included.
+        c = self.catalog
+        return (_rebuild_spec, (c.source, c.brands, c.aspects, c.sha256, self.config))
+
+    def build(self) -> Analyzer:
+        from .pipeline import Analyzer
+
+        return Analyzer(self.catalog, self.config)
+
+    def with_threads(self, workers_per_host: int) -> AnalyzerSpec:
+        """Split this host's cores among its workers unless --threads was given: N workers each
+        using every core would oversubscribe the CPU and run slower than one."""
+        if self.config.threads is not None:
+            return self
+        threads = max(1, (os.cpu_count() or 1) // max(1, workers_per_host))
+        return replace(self, config=self.config.replace(threads=threads))
+
+
+def _rebuild_spec(source: str, brands: Any, aspects: Any, sha256: str, config: AnalyzerConfig) -> AnalyzerSpec:
+    return AnalyzerSpec(Catalog(source=source, brands=brands, aspects=aspects, sha256=sha256), config)
+
+
+def analyze_item(analyzer: Analyzer, item: Item) -> Record:
+    """A report, or an error record for an input that could not be read or analyzed."""
+    if isinstance(item, DocumentFailure):
+        return rp.ErrorRecord(source=item.source, error=item.error)
+    try:
+        return analyzer.analyze(item)
+    except DocumentError as error:
+        return rp.ErrorRecord(source=item.source, error=str(error))
+
+
+class Handle(Protocol):
+    def result(self) -> Record: ...
+
+
+class Backend(Protocol):
+    """Where documents are analyzed. `window`: how many may be in flight at once."""
+
+    window: int
+
+    def submit(self, document: Document) -> Handle: ...
+
+    def done(self, handle: Handle) -> bool: ...
+
+    def close(self, cancel: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Ready:
+    record: Record
+
+    def result(self) -> Record:
+        return self.record
+
+
+class SerialBackend:
+    """In this process, one document at a time (--jobs 1). The model loads on the first miss."""
+
+    window = 1
+
+    def __init__(self, spec: AnalyzerSpec) -> None:
+        self.spec = spec
+        self._analyzer: Analyzer | None = None
+
+    def submit(self, document: Document) -> Handle:
+        if self._analyzer is None:
+            self._analyzer = self.spec.build()
+        return _Ready(analyze_item(self._analyzer, document))
+
+    def done(self, handle: Handle) -> bool:
+        return True
+
+    def close(self, cancel: bool) -> None:
+        pass
+
+
+# The one piece of process-wide state: a pool worker process owns exactly one Analyzer for its
+# whole life, built by the pool initializer, so the model loads once per worker, not per document.
+_WORKER_ANALYZER: list[Analyzer] = []
+
+
+def _init_worker(spec: AnalyzerSpec, log_level: int) -> None:
+    # Ctrl-C reaches the whole process group; only the parent decides what happens, so that a
+    # report being written is finished and the workers are stopped in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from .logs import configure_logging
+
+    configure_logging(log_level)
+    analyzer = spec.build()
+    analyzer.model  # noqa: B018 - load now, before the first document, once per worker
+    _WORKER_ANALYZER.append(analyzer)
+
+
+def _analyze_in_worker(document: Document) -> Record:
+    return analyze_item(_WORKER_ANALYZER[0], document)
+
+
+class ProcessBackend:
+    """N worker processes (spawned, so no forked torch or tokenizer threads), each with its own
+    Analyzer. The pool starts on the first cache miss."""
+
+    def __init__(self, spec: AnalyzerSpec, jobs: int, log_level: int = logging.WARNING) -> None:
+        self.spec = spec.with_threads(jobs)
+        self.jobs = jobs
+        self.window = 2 * jobs  # enough queued that no worker idles while the head is written
+        self.log_level = log_level
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, document: Document) -> Handle:
+        if self._executor is None:
+            import multiprocessing
+
+            self._executor = ProcessPoolExecutor(
+                self.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.spec, self.log_level),
+            )
+        return self._executor.submit(_analyze_in_worker, document)
+
+    def done(self, handle: Handle) -> bool:
+        return isinstance(handle, Future) and handle.done()
+
+    def close(self, cancel: bool) -> None:
+        if self._executor is None:
+            return
+        if not cancel:
+            self._executor.shutdown(wait=True)
+            return
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Interrupted: the documents in progress are abandoned, so stop their workers now rather
+        # than wait for them (there is no public API for this before Python 3.14).
+        terminate = getattr(self._executor, "terminate_workers", None)
+        if terminate is not None:  # pragma: no cover - Python >= 3.14
+            terminate()
+            return
+        for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+            process.terminate()
+
+
+def run(
+    items: Iterable[Item],
+    backend: Backend,
+    cache: ReportCache | None = None,
+    keys: CacheKeys | None = None,
+) -> Iterator[Record]:
+    """Records for `items`, in input order. Fresh reports are stored in `cache` as they arrive.
+
+    Closing the generator early (an interrupt, an error while writing) cancels what is in flight.
+    """
+    if (cache is None) != (keys is None):
+        raise ValueError("cache and keys go together")
+    # (cache key to store the result under, or None when it came from the cache or cannot be stored)
+    pending: deque[tuple[str | None, Handle]] = deque()
+    finished = False
+    try:
+        for item in items:
+            key = None
+            if isinstance(item, DocumentFailure):
+                handle: Handle = _Ready(rp.ErrorRecord(source=item.source, error=item.error))
+            else:
+                if cache is not None and keys is not None:
+                    key = keys.key(item)
+                    hit = cache.get(key, item)
+                    if hit is not None:
+                        handle, key = _Ready(hit), None
+                    else:
+                        handle = backend.submit(item)
+                else:
+                    handle = backend.submit(item)
+            pending.append((key, handle))
+            # Yield what is finished at the head; block on it only when the window is full.
+            while pending and (len(pending) >= backend.window or _done(backend, pending[0][1])):
+                yield _finish(pending.popleft(), cache)
+        while pending:
+            yield _finish(pending.popleft(), cache)
+        finished = True
+    finally:
+        backend.close(cancel=not finished)
+
+
+def _done(backend: Backend, handle: Handle) -> bool:
+    return isinstance(handle, _Ready) or backend.done(handle)
+
+
+def _finish(entry: tuple[str | None, Handle], cache: ReportCache | None) -> Record:
+    key, handle = entry
+    record = handle.result()
+    if cache is not None and key is not None and isinstance(record, rp.Report):
+        cache.put(key, record)
+    return record
