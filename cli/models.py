@@ -95,9 +95,10 @@ def register(app: typer.Typer) -> None:
         dtype: str = typer.Option("fp16", "--dtype", help="Storage dtype: fp16, fp32 or bf16."),
         name: str = typer.Option(None, "--name", help="Model name (default: OUT_DIR's name)."),
         license_file: Path = typer.Option(None, "--license", help="Licence file, if HF_DIR has none."),
+        notice: str = typer.Option(None, "--notice", help="Extra provenance line for the NOTICE file."),
     ) -> None:
         """Convert a Hugging Face checkpoint (safetensors) into a brandscan model directory."""
         from brandscan.engine.models.convert import convert_checkpoint
 
-        out = convert_checkpoint(hf_dir, out_dir, dtype=dtype, name=name, license_file=license_file)
+        out = convert_checkpoint(hf_dir, out_dir, dtype=dtype, name=name, license_file=license_file, notice=notice)
         typer.echo(str(out))

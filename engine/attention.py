@@ -93,6 +93,13 @@ def pad_slab(t: Tensor, dim: int, lo: int, hi: int, fill: float | bool = 0) -> T
     return F.pad(core, pad, value=float(fill))
 
 
+def _shifted_exp(s: Tensor, m: Tensor) -> Tensor:
+    """exp(s - m), in place when no gradient flows through s (saves a full-size temporary)."""
+    if torch.is_grad_enabled() and s.requires_grad:
+        return torch.exp(s - m)
+    return s.sub_(m).exp_()
+
+
 def _band(block: int, half: int, device: torch.device) -> Tensor:
     # query r of a block sits at slab offset r + half; it may see slab slots r .. r + 2*half
     r = torch.arange(block, device=device)[:, None]
@@ -130,12 +137,13 @@ def window_global_attention(
     s_glob.masked_fill_(~glob_valid[:, None, None, :], -math.inf)
 
     # one softmax over window and global keys: shared max, shared normaliser
-    m = s_win.amax(dim=-1).view(B, h, Cp)  # (B, h, Cp)
+    # the shift cancels in the softmax, so it carries no gradient
+    m = s_win.detach().amax(dim=-1).view(B, h, Cp)  # (B, h, Cp)
     if s_glob.shape[-1] > 0:
-        m = torch.maximum(m, s_glob.amax(dim=-1))
+        m = torch.maximum(m, s_glob.detach().amax(dim=-1))
     m = torch.where(torch.isinf(m), torch.zeros_like(m), m)  # rows with no key at all (padding)
-    p_win = s_win.sub_(m.view(B, h, nb, block, 1)).exp_()  # (B, h, nb, b, span)
-    p_glob = s_glob.sub_(m[..., None]).exp_()  # (B, h, Cp, g)
+    p_win = _shifted_exp(s_win, m.view(B, h, nb, block, 1))  # (B, h, nb, b, span)
+    p_glob = _shifted_exp(s_glob, m[..., None])  # (B, h, Cp, g)
     denom = p_win.sum(dim=-1).view(B, h, Cp) + p_glob.sum(dim=-1)  # (B, h, Cp)
     inv = torch.where(denom > 0, 1.0 / denom, torch.zeros_like(denom))[..., None]  # (B, h, Cp, 1)
     out = torch.matmul(p_win, vw).view(B, h, Cp, d)  # (B, h, Cp, d)
@@ -172,9 +180,9 @@ class GlobalQueryAttention:
         s.masked_fill_(~key_valid[:, None, None, :], -math.inf)
         if self.scores is not None:
             self.scores[..., start : start + s.shape[-1]] = s
-        m_new = torch.maximum(self.m, s.amax(dim=-1, keepdim=True))  # (B, h, g, 1)
+        m_new = torch.maximum(self.m, s.detach().amax(dim=-1, keepdim=True))  # (B, h, g, 1)
         scale = torch.exp(self.m - m_new)
-        p = s.sub_(m_new).exp_()  # (B, h, g, C)
+        p = _shifted_exp(s, m_new)  # (B, h, g, C)
         self.l = self.l * scale + p.sum(dim=-1, keepdim=True)
         self.acc = self.acc * scale + torch.matmul(p, v)  # (B, h, g, d)
         self.m = m_new
@@ -184,7 +192,7 @@ class GlobalQueryAttention:
         out = self.acc * inv  # (B, h, g, d)
         probs = None
         if self.scores is not None:
-            probs = torch.exp(self.scores.sub_(self.m)).mul_(inv)  # (B, h, g, n)
+            probs = torch.exp(self.scores - self.m) * inv  # (B, h, g, n)
         return out, probs
 
 

@@ -91,10 +91,12 @@ def select_global_tokens(
     everything = np.concatenate([marker_pos, np.asarray([p for p, _ in anchors], dtype=np.int64)])
     if len(everything) and (everything.min() < 0 or everything.max() >= n_tokens):
         raise ValueError(f"global token positions must lie in [0, {n_tokens}), got {everything.min()}..{everything.max()}")
-    brand_pos = [np.unique(np.asarray(p, dtype=np.int64)) for p in by_brand.values()]
-    n_anchor = sum(len(p) for p in brand_pos)
-    if len(marker_pos) + n_anchor <= budget:
+    if len(np.unique(everything)) <= budget:
         return np.unique(everything)
+    brand_pos = [np.unique(np.asarray(p, dtype=np.int64)) for p in by_brand.values()]
+    # a position that is both counts as an anchor, so that its brand's guarantee holds
+    marker_pos = np.setdiff1d(marker_pos, np.concatenate(brand_pos)) if brand_pos else marker_pos
+    n_anchor = sum(len(p) for p in brand_pos)
 
     marker_slots = min(len(marker_pos), max(int(budget * MARKER_SHARE), budget - n_anchor))
     anchor_slots = min(n_anchor, budget - marker_slots)

@@ -206,7 +206,13 @@ def _find_license(hf_dir: Path, license_file: Path | None) -> Path:
 
 
 def convert_checkpoint(
-    hf_dir: Path, out_dir: Path, *, dtype: str = "fp16", name: str | None = None, license_file: Path | None = None
+    hf_dir: Path,
+    out_dir: Path,
+    *,
+    dtype: str = "fp16",
+    name: str | None = None,
+    license_file: Path | None = None,
+    notice: str | None = None,
 ) -> Path:
     """Write a brandscan model directory (weights, config, tokenizer, licence, notice, card)."""
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
@@ -241,7 +247,8 @@ def convert_checkpoint(
         f"This directory contains model weights derived from {source_name},\n"
         f"distributed under the licence in LICENSE ({_license_id(hf_dir)}).\n"
         "Changes: tensor names mapped to brandscan's encoder, pooler dropped, weights stored as "
-        f"{config['storage_dtype']} safetensors by `brandscan models convert`.\n",
+        f"{config['storage_dtype']} safetensors by `brandscan models convert`.\n"
+        + (f"{notice.strip()}\n" if notice else ""),
         encoding="utf-8",
     )
     old_card = (out_dir / "MODEL_CARD.md").read_text(encoding="utf-8") if (out_dir / "MODEL_CARD.md").exists() else None

@@ -1,0 +1,148 @@
+"""The encoder against an independent dense BERT forward of the same weights."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+
+from brandscan.engine.encoder import Encoder, EncoderConfig
+from brandscan.engine.models import load_model
+
+TEXT = [
+    "The Trailmaster 2 tent kept us dry through three nights of rain, but the zips jammed twice.",
+    "Northpeak replaced it within a week. Their support team was friendly and quick.",
+    "I would still buy it again, although the poles feel flimsy compared with the old model.",
+]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(dtype="fp32", threads=1)
+
+
+def encode_passages(tokenizer_file, passages):
+    """Passages laid end to end, each [CLS] ... [SEP], positions restarting at each [CLS]."""
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.no_padding()  # the shipped tokenizer.json pads to 128 (sentence-transformers' setting)
+    ids, pos, markers = [], [], []
+    for text in passages:
+        enc = tok.encode(text).ids  # [CLS] ... [SEP]
+        markers.append(len(ids))
+        ids += enc
+        pos += list(range(len(enc)))
+    return torch.tensor([ids]), torch.tensor([pos]), markers
+
+
+def dense_bert(state, cfg, ids, pos, allowed):
+    """A plain BERT forward written from the paper's equations; allowed: (B, n, n) bool mask."""
+    p = lambda name: state[name].float()  # noqa: E731
+    ln = lambda x, name: F.layer_norm(x, (cfg.hidden,), p(name + ".weight"), p(name + ".bias"), cfg.layer_norm_eps)  # noqa: E731
+    lin = lambda x, name: x @ p(name + ".weight").T + p(name + ".bias")  # noqa: E731
+    x = p("embeddings.word.weight")[ids] + p("embeddings.position.weight")[pos] + p("embeddings.token_type.weight")[0]
+    x = ln(x, "embeddings.norm")
+    B, n, d = x.shape
+    h, dh = cfg.heads, cfg.hidden // cfg.heads
+    for i in range(cfg.layers):
+        pre = f"layers.{i}."
+        q, k, v = (lin(x, pre + f"attention.{m}").view(B, n, h, dh).transpose(1, 2) for m in ("query", "key", "value"))
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
+        scores = scores.masked_fill(~allowed[:, None], float("-inf"))
+        ctx = (scores.softmax(-1).nan_to_num(0.0) @ v).transpose(1, 2).reshape(B, n, d)
+        x = ln(x + lin(ctx, pre + "attention.out"), pre + "attn_norm")
+        ff = lin(0.5 * lin(x, pre + "ffn.up") * (1 + torch.erf(lin(x, pre + "ffn.up") / math.sqrt(2))), pre + "ffn.down")
+        x = ln(x + ff, pre + "ffn_norm")
+    return x
+
+
+def test_full_window_equals_dense_bert(model):
+    ids, pos, _ = encode_passages(model.tokenizer_file, [" ".join(TEXT)])
+    n = ids.shape[1]
+    state = model.encoder.state_dict()
+    with torch.inference_mode():
+        ref = dense_bert(state, model.config, ids, pos, torch.ones(1, n, n, dtype=torch.bool))
+        out = model.encoder(ids, pos, torch.zeros_like(ids, dtype=torch.bool)).last_hidden  # dense dispatch
+        # the blocked sparse path with a window that covers the input computes the same thing
+        model.encoder.config = replace(model.config, window=2 * n, query_chunk=16)
+        try:
+            sparse = model.encoder(ids, pos, torch.zeros_like(ids, dtype=torch.bool), output_attentions=True)
+        finally:
+            model.encoder.config = model.config
+    assert n == 60
+    assert (out - ref).abs().max().item() < 1e-4
+    assert (sparse.last_hidden - ref).abs().max().item() < 1e-4
+
+
+def test_window_and_globals_equal_masked_dense_bert(model):
+    # three passages, positions restarting; markers and the brand's first sub-token are global
+    ids, pos, markers = encode_passages(model.tokenizer_file, TEXT)
+    n = ids.shape[1]
+    window = 8
+    glob = torch.zeros(1, n, dtype=torch.bool)
+    glob[0, markers] = True
+    north = markers[1] + 1  # "northpeak" starts passage 2
+    glob[0, north] = True
+    idx = torch.arange(n)
+    allowed = ((idx[:, None] - idx[None, :]).abs() <= window // 2) | glob[0][:, None] | glob[0][None, :]
+    with torch.inference_mode():
+        ref = dense_bert(model.encoder.state_dict(), model.config, ids, pos, allowed[None])
+        model.encoder.config = replace(model.config, window=window, query_chunk=16)
+        try:
+            out = model.encoder(ids, pos, glob, output_attentions=True, output_hidden_states=True)
+        finally:
+            model.encoder.config = model.config
+    assert pos[0, markers].tolist() == [0, 0, 0]
+    assert (out.last_hidden - ref).abs().max().item() < 1e-4
+    assert len(out.hidden_states) == 7 and len(out.attentions) == 6
+    assert out.attentions[0].global_index.tolist() == [[*markers[:2], north, markers[2]]]
+    assert out.attentions[5].window.shape == (1, 12, n, window + 1)
+
+
+def test_padded_batch_matches_each_row_alone(model):
+    rows = [encode_passages(model.tokenizer_file, [t])[:2] for t in TEXT]
+    n = max(r[0].shape[1] for r in rows)
+    ids = torch.zeros(3, n, dtype=torch.long)
+    pos = torch.zeros(3, n, dtype=torch.long)
+    mask = torch.zeros(3, n, dtype=torch.bool)
+    for b, (i, p) in enumerate(rows):
+        ids[b, : i.shape[1]], pos[b, : i.shape[1]], mask[b, : i.shape[1]] = i[0], p[0], True
+    glob = torch.zeros(3, n, dtype=torch.bool)
+    glob[:, 0] = True
+    with torch.inference_mode():
+        for window in (256, 6):  # dense dispatch, then the blocked path
+            model.encoder.config = replace(model.config, window=window)
+            try:
+                batch = model.encoder(ids, pos, glob, mask).last_hidden
+                for b, (i, p) in enumerate(rows):
+                    alone = model.encoder(i, p, glob[b : b + 1, : i.shape[1]]).last_hidden
+                    assert (batch[b, : i.shape[1]] - alone[0]).abs().max().item() < 1e-4
+            finally:
+                model.encoder.config = model.config
+
+
+def test_bf16_stays_close_to_fp32(model):
+    ids, pos, markers = encode_passages(model.tokenizer_file, TEXT)
+    glob = torch.zeros_like(ids, dtype=torch.bool)
+    glob[0, markers] = True
+    bf16 = Encoder(model.config)
+    bf16.load_state_dict(model.encoder.state_dict())
+    bf16 = bf16.to(torch.bfloat16).eval()
+    with torch.inference_mode():
+        a = model.encoder(ids, pos, glob).last_hidden
+        b = bf16(ids, pos, glob).last_hidden.float()
+    assert F.cosine_similarity(a, b, dim=-1).min().item() > 0.99
+
+
+def test_limits_are_enforced():
+    enc = Encoder(EncoderConfig(hidden=8, layers=1, heads=2, intermediate=16, vocab=10, max_positions=4,
+                                window=2, global_budget=1)).eval()
+    ids = torch.ones(1, 6, dtype=torch.long)
+    with pytest.raises(ValueError, match="restart positions"):
+        enc(ids, torch.arange(6)[None], torch.zeros(1, 6, dtype=torch.bool))
+    with pytest.raises(ValueError, match="exceed the budget of 1"):
+        enc(ids, torch.arange(6)[None] % 4, torch.ones(1, 6, dtype=torch.bool))
+    with pytest.raises(ValueError, match="unknown encoder config keys"):
+        EncoderConfig.from_dict({"hidden": 8, "windw": 4})
