@@ -14,7 +14,7 @@ import typer
 from brandscan.engine.errors import BrandscanError
 
 # One module per command or command group; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ["analyze", "models", "render"]
+COMMAND_MODULES = ["analyze", "models", "render", "train", "eval"]
 
 app = typer.Typer(
     name="brandscan",

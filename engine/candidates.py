@@ -28,8 +28,8 @@ FIRST_PERSON = ("we", "us", "our", "ours", "ourselves")
 GENERIC_NOUNS = ("company", "firm", "brand", "group", "business")
 DETERMINERS = ("the", "this", "that")
 
-_PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w'’-])", re.I)
-_FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w'’-])", re.I)
+_PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
+_FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
 # A speaker label at the start of a line: "Jane Roe, CFO, Acme:" / "ACME CEO:" (at most ~80 chars).
 _TURN = re.compile(r"^[ \t]*([A-Z][^\n:]{0,80}?):[ \t]", re.M)
 

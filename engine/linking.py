@@ -289,3 +289,34 @@ def _context_evidence(text: str, passage: tuple[int, int], mention: ExplicitMent
             spans.append((passage[0] + found.start(), passage[0] + found.end()))
     spans = sorted(set(spans))[:5]
     return tuple(rp.WeightedSpan(s, e, text[s:e], 1.0 / len(spans)) for s, e in spans)
+
+
+def encode_for_linking(encoder: torch.nn.Module, tokens: TokenizedDocument, global_positions: np.ndarray,
+                       keep_layers: int = 2) -> EncodedStates:
+    """One encoder pass that keeps what linking needs: final states and the last layers' inputs."""
+    n = tokens.n_tokens
+    device = next(encoder.parameters()).device
+    mask = torch.zeros(1, n, dtype=torch.bool, device=device)
+    mask[0, torch.as_tensor(global_positions, dtype=torch.long, device=device)] = True
+    with torch.inference_mode(), capture_layer_inputs(encoder, keep_layers) as inputs:
+        out = encoder(torch.from_numpy(tokens.input_ids.copy())[None].to(device),  # (1, n)
+                      torch.from_numpy(tokens.position_ids.copy())[None].to(device), mask)  # (1, n)
+    layers = tuple(list(encoder.layers)[-keep_layers:])
+    return EncodedStates(out.last_hidden[0], tuple(inputs), layers, encoder.config.window)
+
+
+def load_linking(model: str | None = None, device: str = "cpu", dtype: str = "fp32",
+                 heads: str | Path | None = None):  # type: ignore[no-untyped-def]
+    """(LoadedModel, encoder with the linking adapter merged, Linker) for scoring and evaluation."""
+    from .adapters import load_adapter
+    from .errors import ModelError
+    from .models import load_model
+
+    loaded = load_model(model, dtype=dtype, device=device)
+    directory = Path(heads) if heads is not None else loaded.heads_dir / "linking"
+    if not (directory / HEAD_FILE).is_file():
+        raise ModelError(f"{directory}: no trained linking head (run `brandscan train linking`)")
+    linker = Linker.load(directory)
+    encoder = load_adapter(loaded.encoder, directory) if linker.adapter_path is not None else loaded.encoder
+    encoder.eval()
+    return loaded, encoder, linker

@@ -1,0 +1,64 @@
+import math
+
+import numpy as np
+import torch
+
+from brandscan.engine.attribution import LayerAttention, evidence_spans, rollout, row_attention, row_weights
+from brandscan.engine.passages import load_tokenizer, tokenize_document
+from brandscan.engine.models import registry
+
+
+def dense_rows(x, wq, wk, heads, rows, globals_, window):
+    """Reference: full n x n masked softmax (test sizes only)."""
+    n, d = x.shape
+    dh = d // heads
+    q = (x @ wq.T).view(n, heads, dh).transpose(0, 1)  # (h, n, dh)
+    k = (x @ wk.T).view(n, heads, dh).transpose(0, 1)
+    s = q @ k.transpose(-1, -2) / math.sqrt(dh)  # (h, n, n)
+    i = torch.arange(n)
+    is_g = torch.zeros(n, dtype=torch.bool)
+    is_g[globals_] = True
+    allowed = ((i[:, None] - i[None, :]).abs() <= window // 2) & ~is_g[None, :] | is_g[None, :] | is_g[:, None]
+    return torch.softmax(s.masked_fill(~allowed, -math.inf), dim=-1)[:, rows]  # (h, r, n)
+
+
+def test_row_attention_equals_dense_masked_reference():
+    torch.manual_seed(0)
+    n, d, h, window = 90, 16, 4, 10
+    x = torch.randn(n, d)
+    wq, wk = torch.randn(d, d) / 4, torch.randn(d, d) / 4
+    globals_ = torch.tensor([0, 40, 77])
+    rows = torch.tensor([3, 40, 41, 89])  # 40 is a global row: it sees every key
+    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, h)
+    att = row_attention(layer, rows, globals_, window)
+    ref = dense_rows(x, wq, wk, h, att.rows, globals_, window)
+    dense = torch.zeros_like(ref)
+    for r in range(len(att.rows)):
+        for j, key in enumerate(att.keys[r].tolist()):
+            if key >= 0:
+                dense[:, r, key] += att.probs[:, r, j]
+    local = [r for r, row in enumerate(att.rows.tolist()) if row != 40]
+    torch.testing.assert_close(dense[:, local], ref[:, local], atol=1e-5, rtol=1e-4)
+    # a global row is exact on the keys it keeps (its strongest w + 1 + g of all n)
+    g = att.rows.tolist().index(40)
+    kept = att.keys[g][att.keys[g] >= 0]
+    assert len(kept) == window + 1 + len(globals_)
+    torch.testing.assert_close(dense[:, g, kept], ref[:, g, kept], atol=1e-5, rtol=1e-4)
+    # rollout rows are distributions too
+    for dist in rollout([layer, layer], rows, globals_, window).values():
+        assert abs(sum(dist.values()) - 1.0) < 1e-4
+
+
+def test_evidence_spans_are_words_of_the_text_and_normalized():
+    text = "Norvik shipped the Trailblazer jacket quickly.\n\nIt was warm."
+    tokenizer = load_tokenizer(registry.resolve(None) / "tokenizer.json")
+    tokens = tokenize_document(text, tokenizer)
+    rng = np.random.default_rng(0)
+    weights = {p: float(rng.random()) for p in range(tokens.n_tokens)}
+    it = text.index("It")
+    spans = evidence_spans(tokens, weights, (it, it + 2), top=4)
+    assert 0 < len(spans) <= 4
+    assert abs(sum(s.weight for s in spans) - 1.0) < 1e-6
+    for s in spans:
+        assert text[s.start:s.end] == s.text and s.text.lower() not in {"the", "it", "."}
+        assert s.text in {"Norvik", "shipped", "Trailblazer", "jacket", "quickly", "was", "warm"}
