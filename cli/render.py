@@ -29,6 +29,14 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option("--index", min=1, help="From a JSON Lines file, render only the Nth record (1 = first)."),
         ] = None,
+        text: Annotated[
+            Path | None,
+            typer.Option(
+                "--text",
+                help="The document as plain text, for a report written without --include-text "
+                "(checked against every mention span).",
+            ),
+        ] = None,
     ) -> None:
         """Write a self-contained HTML view of a report: text with mentions, links and sentiment.
 
@@ -36,7 +44,7 @@ def register(app: typer.Typer) -> None:
         unless --index picks one.
         """
         # The engine is imported here so that `brandscan --help` stays fast.
-        from brandscan.engine.render import RenderError, load_reports, render_html_many
+        from brandscan.engine.render import RenderError, attach_text, load_reports, render_html_many
 
         data = sys.stdin.buffer.read() if report == "-" else None
         name = "<stdin>" if report == "-" else report
@@ -45,6 +53,15 @@ def register(app: typer.Typer) -> None:
             if index > len(reports):
                 raise RenderError(f"{name}: --index {index} is out of range (the file holds {len(reports)})")
             reports = [reports[index - 1]]
+        if text is not None:
+            if len(reports) != 1:
+                raise RenderError(f"--text needs one report; {name} holds {len(reports)} (pick one with --index)")
+            try:
+                # Bytes decoded as they are: newline translation would shift every offset after a \r\n.
+                document = text.read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise RenderError(f"{text}: cannot read as UTF-8 text: {error}") from None
+            reports = [attach_text(reports[0], document, str(text))]
         for n, r in enumerate(reports, 1):
             if "error" not in r and r.get("text") is None:
                 where = f"{name} (record {n})" if len(reports) > 1 else name

@@ -183,7 +183,7 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
             anchors = []
             for a in attribution.get("anchors") or []:
                 va = _span(a, f"{where} anchor", length, conv)
-                va.update(m=mention_index.get(a.get("mention"), -1), w=float(a.get("weight") or 0.0))
+                va.update(m=mention_index.get(a.get("mention"), -1), p=a.get("passage"), w=float(a.get("weight") or 0.0))
                 anchors.append(va)
             evidence = [_span(ev, f"{where} evidence", length, conv) for ev in attribution.get("evidence") or []]
             vm["at"] = {"method": str(attribution.get("method", "")), "anchors": anchors, "evidence": evidence}
@@ -235,6 +235,19 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         "mentions": view_mentions,
         "opinions": view_opinions,
     }
+
+
+def attach_text(report: dict[str, Any], text: str, where: str = "text") -> dict[str, Any]:
+    """The report with `text` put in, for a report written without --include-text. Every mention
+    span must read the same in `text`, so the wrong document (or an edited one) is refused."""
+    for m in _list(report, "mentions"):
+        start, end = m.get("start"), m.get("end")
+        if not (isinstance(start, int) and isinstance(end, int)) or text[start:end] != m.get("text"):
+            raise RenderError(
+                f"{where} is not the document of this report: mention {m.get('id')!r} reads "
+                f"{text[start:end]!r} there, the report says {m.get('text')!r}"
+            )
+    return {**report, "text": text}
 
 
 def embed_json(value: Any) -> str:

@@ -20,6 +20,7 @@ from brandscan.engine.render import (
     BLOCK_MAX_CHARS,
     MIN_HUE_GAP,
     RenderError,
+    attach_text,
     brand_color,
     brand_colors,
     build_view,
@@ -279,3 +280,16 @@ def test_render_command_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> 
     result = CliRunner().invoke(app, ["render", str(no_text), "-o", str(tmp_path / "v.html")])
     assert result.exit_code == 0
     assert "has no text (analyze with --include-text)" in result.stderr
+
+
+def test_text_can_be_attached_from_the_document_when_it_matches(tmp_path: Path) -> None:
+    report = load("trail-notes.json")
+    text = report.pop("text")
+    assert attach_text(report, text)["text"] == text
+    with pytest.raises(RenderError, match="wrong.txt is not the document of this report: mention 'm1'"):
+        attach_text(report, text.replace("Northpeak", "Southpeak"), "wrong.txt")
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    (tmp_path / "doc.txt").write_bytes(text.encode("utf-8"))
+    result = CliRunner().invoke(app, ["render", str(tmp_path / "r.json"), "--text", str(tmp_path / "doc.txt")])
+    assert result.exit_code == 0 and "warning" not in result.stderr
+    assert result.stdout == render_html(load("trail-notes.json"))

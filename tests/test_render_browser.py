@@ -3,8 +3,9 @@
 Run by `make browser-test` (which installs Debian's chromium when it is missing, and makes a
 missing browser a failure); elsewhere skipped with a reason when no chromium is installed. Chromium runs with no network and a fresh profile; the
 DevTools websocket client is the small one below (stdlib only), so no extra dependency is needed.
-Screenshots and timings go to test-artifacts/. With BRANDSCAN_SCREENSHOT_TO=path the attribution
-screenshot is also written there (that is how docs/render-screenshot.png is made).
+Screenshots and timings go to test-artifacts/. With BRANDSCAN_SCREENSHOT_TO=path the screenshot of
+the shipped example is also written there: `BRANDSCAN_SCREENSHOT_TO=docs/render-screenshot.png
+make browser-test` refreshes the one in the docs.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from brandscan.engine.render import render_html, render_html_many
+from brandscan.engine.render import attach_text, load_reports, render_html, render_html_many
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "reports"
@@ -257,8 +258,6 @@ def test_click_far_linked_mention_shows_anchor_and_evidence(browser: DevTools) -
     details = browser.js("document.getElementById('details').innerText")
     assert "Northpeak" in details and "weight 0.74" in details and "worn buckle" in details
     _screenshot(browser, "render-attribution.png")
-    if os.environ.get("BRANDSCAN_SCREENSHOT_TO"):
-        shutil.copyfile(ARTIFACTS / "render-attribution.png", ROOT / os.environ["BRANDSCAN_SCREENSHOT_TO"])
     # The pill takes you back to the linked mention.
     _click(browser, *_center(browser, "#jump"))
     assert browser.js(f"{IN_VIEW}('m10')")
@@ -383,5 +382,39 @@ def test_document_switcher(browser: DevTools) -> None:
     assert "boom" in browser.js("document.getElementById('notices').innerText")
     browser.js("(() => { const s = document.getElementById('switcher'); s.value = '2';"
                " s.dispatchEvent(new Event('change')); })()")
+    browser.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert "Acme" in browser.js("document.getElementById('text').innerText")
+    assert browser.dialogs() == []
+
+
+def _shipped_example() -> dict[str, Any]:
+    """The first shipped example report with linked mentions (examples/reports/), its text taken
+    from the example document when the report was written without it; else the fixture."""
+    for path in sorted((ROOT / "examples" / "reports").glob("*.json")):
+        report = load_reports(path)[0]
+        if not any((m.get("attribution") or {}).get("anchors") for m in report.get("mentions", [])):
+            continue
+        if report.get("text") is None:
+            source = ROOT / report["source"]
+            if source.suffix not in {".txt", ".md"} or not source.exists():
+                continue  # an HTML page's text is what the reader extracted, not the file
+            report = attach_text(report, source.read_bytes().decode("utf-8"), str(source))
+        return report
+    return _load("trail-notes.json")
+
+
+def test_screenshot_of_a_shipped_example(browser: DevTools) -> None:
+    report = _shipped_example()
+    _open(browser, _write_page("example.html", render_html(report)))
+    # Show the link that reaches farthest back: the case the view is for.
+    linked = [m for m in report["mentions"] if (m.get("attribution") or {}).get("anchors")]
+    far = max(linked, key=lambda m: max(abs(m["start"] - a["start"]) for a in m["attribution"]["anchors"]))
+    assert browser.js(f"brandscanView.reveal({json.dumps(far['id'])})")
+    browser.js("new Promise(r => setTimeout(r, 100))")
+    _click(browser, *_center(browser, f"[data-id={json.dumps(far['id'])}]"))
+    assert browser.js("brandscanView.selected()") == far["id"]
+    assert browser.js("document.querySelectorAll('.m.is-anchor').length") >= 1
+    shot = _screenshot(browser, "render-example.png")
+    if os.environ.get("BRANDSCAN_SCREENSHOT_TO"):
+        shutil.copyfile(shot, ROOT / os.environ["BRANDSCAN_SCREENSHOT_TO"])
     assert browser.dialogs() == []

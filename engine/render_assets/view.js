@@ -337,30 +337,37 @@
     const from = (st.els.get(st.shown) || [])[0];
     if (!from) return;
     const box = svg.getBoundingClientRect();
+    // Each end of the link sits under its mention's baseline, so the line runs beneath the text.
     const spot = (node) => {
       const r = node.getBoundingClientRect();
-      return [r.left - box.left, r.top - box.top + r.height / 2];
+      return [r.left - box.left + 2, r.bottom - box.top + 1];
     };
     const [x1, y1] = spot(from);
-    for (const a of (m.at && m.at.anchors) || []) {
-      const to = a.m >= 0 ? (st.els.get(a.m) || [])[0] : null;
-      if (!to) continue;
+    const gutter = 10, radius = 8;
+    anchorsOf(m).forEach((a, n) => {
+      const to = (st.els.get(a.m) || [])[0];
+      if (!to) return;
       const [x2, y2] = spot(to);
-      const bulge = 6; // the curve leaves the text into the left gutter and comes back
+      // Out to the left margin, along it, and back in: readable even when the ends are pages apart.
+      const gx = gutter + 6 * n;
+      const dir = y2 >= y1 ? 1 : -1;
+      const r = Math.min(radius, Math.abs(y2 - y1) / 2);
       const path = document.createElementNS(SVGNS, "path");
-      path.setAttribute("d", `M ${x1} ${y1} C ${bulge} ${y1}, ${bulge} ${y2}, ${x2} ${y2}`);
-      path.setAttribute("class", "link");
+      path.setAttribute("d", `M ${x1} ${y1} L ${gx + r} ${y1} Q ${gx} ${y1} ${gx} ${y1 + dir * r} ` +
+        `L ${gx} ${y2 - dir * r} Q ${gx} ${y2} ${gx + r} ${y2} L ${x2} ${y2}`);
       path.style.strokeOpacity = String(0.35 + 0.65 * Math.min(1, a.w || 0));
       svg.append(path);
       for (const [x, y] of [[x1, y1], [x2, y2]]) {
         const dot = document.createElementNS(SVGNS, "circle");
         dot.setAttribute("cx", String(x));
         dot.setAttribute("cy", String(y));
-        dot.setAttribute("r", "3.5");
+        dot.setAttribute("r", "3");
         svg.append(dot);
       }
-    }
+    });
   }
+
+  const anchorsOf = (m) => ((m.at && m.at.anchors) || []).filter((a) => a.m >= 0 && a.m !== st.shown);
 
   // A pill at the edge of the view pointing at the other end of the link when it is off screen.
   function updateJump() {
@@ -530,10 +537,11 @@
   }
 
   function distance(m, a) {
-    const dp = a.p !== undefined && m.p !== undefined && a.m >= 0 ? doc.mentions[a.m].p - m.p : null;
+    const dp = Number.isInteger(a.p) && Number.isInteger(m.p) ? a.p - m.p : null;
     const chars = a.s - m.s;
     const where = chars < 0 ? "before" : "after";
-    return (dp !== null ? Math.abs(dp) + " passages " : Math.abs(chars).toLocaleString("en") + " chars ") + where;
+    if (dp === 0) return "same passage";
+    return (dp !== null ? Math.abs(dp) + (Math.abs(dp) === 1 ? " passage " : " passages ") : Math.abs(chars).toLocaleString("en") + " chars ") + where;
   }
 
   function renderMentionTable() {
@@ -654,6 +662,7 @@
     totalBlocks: () => st.blocks.length,
     buildMs: () => st.buildMs.slice(),
     selected: () => (st.shown >= 0 ? doc.mentions[st.shown].id : null),
+    reveal: (id) => { const k = doc.mentions.findIndex((m) => m.id === id); if (k >= 0) jumpTo(k); return k >= 0; },
     evidenceRanges: () => (highlights ? ["ev1", "ev2", "ev3", "ev4", "ev5"].reduce((n, h) => n + (CSS.highlights.get(h)?.size || 0), 0) : -1),
   };
 })();
