@@ -94,11 +94,18 @@ def split_blocks(text: str, mentions: Sequence[tuple[int, int]] = ()) -> list[in
         if cut < 0:  # one long paragraph: cut at a space, else anywhere
             cut = text.find(" ", start + BLOCK_TARGET_CHARS, start + BLOCK_MAX_CHARS)
         cut = start + BLOCK_MAX_CHARS if cut < 0 else cut + 1
-        # Push the cut past any mention that straddles it (spans may overlap one another).
-        i = bisect.bisect_left(starts, cut)
-        for s, e in spans[max(0, i - 64) : i]:
-            if s < cut < e:
-                cut = max(cut, e)
+        # Push the cut past every mention that straddles it; pushing can land inside another
+        # (overlapping spans), so look again until none does. Mentions are short: a window of
+        # the last 64 starts before the cut holds any that can reach it.
+        moved = True
+        while moved:
+            moved = False
+            i = bisect.bisect_left(starts, cut)
+            for s, e in spans[max(0, i - 64) : i]:
+                if s < cut < e:
+                    cut, moved = e, True
+        if cut >= len(text):
+            break
         bounds.append(cut)
         start = cut
     if len(text) > 0:

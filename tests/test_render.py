@@ -179,6 +179,9 @@ def test_blocks_cover_the_text_at_line_ends_and_never_cut_a_mention() -> None:
     bounds = split_blocks(long, [(at - 3, at + 8)])
     assert bounds[1] == at + 8 and all(b - a <= BLOCK_MAX_CHARS + 8 for a, b in itertools.pairwise(bounds))
     assert split_blocks("") == [0]
+    # A mention running to the end of the text across the cut: one block, no repeated bound.
+    text = "x" * 2500 + "\n" + "y" * 5000
+    assert split_blocks(text, [(2400, len(text))]) == [0, len(text)]
 
 
 def test_brand_colours_depend_on_the_id_and_stay_apart() -> None:

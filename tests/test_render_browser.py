@@ -135,6 +135,11 @@ class DevTools:
     def dialogs(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("method") == "Page.javascriptDialogOpening"]
 
+    def exceptions(self) -> list[str]:
+        """Uncaught exceptions in the page's script since the last navigation."""
+        return [e["params"]["exceptionDetails"].get("exception", {}).get("description", "?")
+                for e in self.events if e.get("method") == "Runtime.exceptionThrown"]
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[DevTools]:
@@ -183,6 +188,7 @@ def browser() -> Iterator[DevTools]:
 def _open(cdp: DevTools, page: Path) -> float:
     """Navigate and wait for load; returns seconds from navigation to the load event."""
     t0 = time.monotonic()
+    cdp.events.clear()
     cdp.call("Page.navigate", url=page.as_uri())
     cdp.wait_for("Page.loadEventFired", timeout=60)
     cdp.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -261,7 +267,7 @@ def test_click_far_linked_mention_shows_anchor_and_evidence(browser: DevTools) -
     # The pill takes you back to the linked mention.
     _click(browser, *_center(browser, "#jump"))
     assert browser.js(f"{IN_VIEW}('m10')")
-    assert browser.dialogs() == []
+    assert browser.dialogs() == [] and browser.exceptions() == []
 
 
 def test_keyboard_and_hover(browser: DevTools) -> None:
@@ -283,6 +289,7 @@ def test_keyboard_and_hover(browser: DevTools) -> None:
     assert browser.js("document.querySelector(\"[data-id='m5']\").classList.contains('is-anchor')")
     browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=5, y=450)
     assert browser.js("brandscanView.selected()") is None
+    assert browser.exceptions() == []
 
 
 def test_injection_renders_as_text_and_fires_nothing(browser: DevTools) -> None:
@@ -290,7 +297,7 @@ def test_injection_renders_as_text_and_fires_nothing(browser: DevTools) -> None:
     _open(browser, page)
     _click(browser, *_center(browser, "[data-id='m3']"))  # its evidence spans are the payloads
     browser.js("new Promise(r => setTimeout(r, 300))")  # time for an onerror to fire, if it could
-    assert browser.dialogs() == []
+    assert browser.dialogs() == [] and browser.exceptions() == []
     text = browser.js("document.getElementById('text').innerText")
     assert "<script>alert(1)</script>" in text and '"><img src=x onerror=alert(1)>' in text
     assert "</script> of document" in text
@@ -300,6 +307,7 @@ def test_injection_renders_as_text_and_fires_nothing(browser: DevTools) -> None:
     assert browser.js("document.title") == 'brandscan: "><script>alert(3)</script>{{title}}.txt'
     assert browser.js("window.__csp") == []
     _screenshot(browser, "render-xss.png")
+    assert browser.exceptions() == []
 
 
 def _big_report(target_chars: int) -> dict[str, Any]:
@@ -370,6 +378,7 @@ def test_one_megabyte_document_opens_fast_and_builds_lazily(browser: DevTools) -
     # Generous bounds for a loaded CI machine; the measured figures are in render-timings.json.
     assert painted < 3000 and max(build_ms) < 50
     assert browser.js("brandscanView.builtBlocks()") < total / 2
+    assert browser.exceptions() == []
 
 
 def test_document_switcher(browser: DevTools) -> None:
@@ -384,7 +393,7 @@ def test_document_switcher(browser: DevTools) -> None:
                " s.dispatchEvent(new Event('change')); })()")
     browser.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert "Acme" in browser.js("document.getElementById('text').innerText")
-    assert browser.dialogs() == []
+    assert browser.dialogs() == [] and browser.exceptions() == []
 
 
 def _shipped_example() -> dict[str, Any]:
@@ -417,4 +426,4 @@ def test_screenshot_of_a_shipped_example(browser: DevTools) -> None:
     shot = _screenshot(browser, "render-example.png")
     if os.environ.get("BRANDSCAN_SCREENSHOT_TO"):
         shutil.copyfile(shot, ROOT / os.environ["BRANDSCAN_SCREENSHOT_TO"])
-    assert browser.dialogs() == []
+    assert browser.dialogs() == [] and browser.exceptions() == []

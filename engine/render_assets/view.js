@@ -45,6 +45,8 @@
     for (const id of ["notices", "mention-table", "brands", "opinions"]) $(id).replaceChildren();
     textBox.replaceChildren(svg);
     svg.replaceChildren();
+    $("jump").hidden = true;
+    if (highlights) CSS.highlights.clear();
     $("source").textContent = doc.source;
     $("source").title = doc.sha256 ? "sha256 " + doc.sha256 : "";
     if (doc.error) {
@@ -483,7 +485,7 @@
   function renderDetails() {
     panel.replaceChildren();
     if (!st || st.shown < 0) {
-      panel.append(el("p", "muted", doc && doc.mentions.length
+      panel.append(el("p", "muted", doc && doc.mentions && doc.mentions.length
         ? "Click or hover a mention (dashed underline: linked by the model) to see what it was linked to and why."
         : "No mentions in this document."));
       return;
