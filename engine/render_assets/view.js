@@ -355,8 +355,13 @@
       const dir = y2 >= y1 ? 1 : -1;
       const r = Math.min(radius, Math.abs(y2 - y1) / 2);
       const path = document.createElementNS(SVGNS, "path");
-      path.setAttribute("d", `M ${x1} ${y1} L ${gx + r} ${y1} Q ${gx} ${y1} ${gx} ${y1 + dir * r} ` +
-        `L ${gx} ${y2 - dir * r} Q ${gx} ${y2} ${gx + r} ${y2} L ${x2} ${y2}`);
+      if (Math.abs(y2 - y1) < 4) {
+        // Same line: a shallow arc under the words between them is enough.
+        path.setAttribute("d", `M ${x1} ${y1} Q ${(x1 + x2) / 2} ${y1 + 10} ${x2} ${y2}`);
+      } else {
+        path.setAttribute("d", `M ${x1} ${y1} L ${gx + r} ${y1} Q ${gx} ${y1} ${gx} ${y1 + dir * r} ` +
+          `L ${gx} ${y2 - dir * r} Q ${gx} ${y2} ${gx + r} ${y2} L ${x2} ${y2}`);
+      }
       path.style.strokeOpacity = String(0.35 + 0.65 * Math.min(1, a.w || 0));
       svg.append(path);
       for (const [x, y] of [[x1, y1], [x2, y2]]) {
