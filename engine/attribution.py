@@ -143,6 +143,8 @@ def rollout(
 def _mixed(att: RowAttention, r: int, row: int) -> dict[int, float]:
     """0.5 * head-mean attention + 0.5 * identity, as a sparse row."""
     mean = att.probs[:, r].mean(dim=0).detach().float().cpu().numpy()  # (K,)
+    # A global row keeps only its strongest keys: renormalize so rollout stays a distribution.
+    mean = mean / max(float(mean.sum()), 1e-12)
     keys = att.keys[r].cpu().numpy()
     out: dict[int, float] = {}
     for k, w in zip(keys.tolist(), mean.tolist()):
