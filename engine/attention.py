@@ -93,6 +93,56 @@ def pad_slab(t: Tensor, dim: int, lo: int, hi: int, fill: float | bool = 0) -> T
     return F.pad(core, pad, value=float(fill))
 
 
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _use_fused(*tensors: Tensor) -> bool:
+    """The fused CPU kernel (softmax, masking and both products in one pass, returning the
+    log-sum-exp) serves inference; training and other devices take the explicit path."""
+    if _FLASH_CPU is None or tensors[0].device.type != "cpu":
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def _flash(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor) -> tuple[Tensor, Tensor]:
+    """Fused attention with a boolean mask; (out (.., L, d), lse (.., L)), lse = -inf for rows with no key."""
+    bias = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, -math.inf)
+    out, lse = _FLASH_CPU(q, k, v, attn_mask=bias, scale=1.0)
+    # the kernel reports lse = 0 (and out = 0) for a row whose keys are all masked
+    empty = ~allowed.any(dim=-1)  # broadcastable to lse
+    return out, lse.masked_fill(empty.expand_as(lse) if empty.dim() == lse.dim() else empty, -math.inf)
+
+
+def _merge_lse(o1: Tensor, l1: Tensor, o2: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
+    """Two partial softmax results over disjoint key sets -> the softmax over their union."""
+    m = torch.maximum(l1, l2)
+    m = torch.where(torch.isinf(m), torch.zeros_like(m), m)  # both empty: keep zeros, no NaN
+    w1, w2 = torch.exp(l1 - m), torch.exp(l2 - m)  # (.., L)
+    denom = w1 + w2
+    inv = torch.where(denom > 0, 1.0 / denom, torch.zeros_like(denom))
+    out = o1 * (w1 * inv)[..., None].to(o1.dtype) + o2 * (w2 * inv)[..., None].to(o2.dtype)
+    return out, m + torch.log(denom)
+
+
+def _window_global_fused(
+    q: Tensor, k_slab: Tensor, v_slab: Tensor, slab_window_key: Tensor,
+    k_glob: Tensor, v_glob: Tensor, glob_valid: Tensor, half: int, block: int,
+) -> Tensor:
+    B, h, Cp, d = q.shape
+    nb, span = Cp // block, block + 2 * half
+    qb = q.view(B, h, nb, block, d).transpose(1, 2).reshape(B * nb, h, block, d)  # (B*nb, h, b, d)
+    kw = k_slab.unfold(2, span, block).permute(0, 2, 1, 4, 3).reshape(B * nb, h, span, d)  # (B*nb, h, span, d)
+    vw = v_slab.unfold(2, span, block).permute(0, 2, 1, 4, 3).reshape(B * nb, h, span, d)
+    allowed = _band(block, half, q.device) & slab_window_key.unfold(1, span, block).reshape(B * nb, 1, span)
+    o_w, l_w = _flash(qb, kw, vw, allowed[:, None])  # (B*nb, h, b, d), (B*nb, h, b)
+    o_w = o_w.view(B, nb, h, block, d).transpose(1, 2).reshape(B, h, Cp, d)
+    l_w = l_w.view(B, nb, h, block).transpose(1, 2).reshape(B, h, Cp)
+    if k_glob.shape[2] == 0:
+        return o_w
+    o_g, l_g = _flash(q, k_glob, v_glob, glob_valid[:, None, None, :])  # (B, h, Cp, d), (B, h, Cp)
+    return _merge_lse(o_w, l_w, o_g, l_g)[0]
+
+
 def _shifted_exp(s: Tensor, m: Tensor) -> Tensor:
     """exp(s - m), in place when no gradient flows through s (saves a full-size temporary)."""
     if torch.is_grad_enabled() and s.requires_grad:
@@ -126,6 +176,8 @@ def window_global_attention(
     Returns the output (B, h, Cp, d) and, if asked, window probabilities (B, h, Cp, w+1) and
     global-key probabilities (B, h, Cp, g).
     """
+    if not return_probs and _use_fused(q, k_slab, v_slab, k_glob, v_glob):
+        return _window_global_fused(q, k_slab, v_slab, slab_window_key, k_glob, v_glob, glob_valid, half, block), None, None
     B, h, Cp, d = q.shape
     nb, span = Cp // block, block + 2 * half
     kw = k_slab.unfold(2, span, block)  # (B, h, nb, d, span)
@@ -171,10 +223,20 @@ class GlobalQueryAttention:
         self.acc = torch.zeros((B, h, g, d), dtype=q_glob.dtype, device=q_glob.device)
         # raw scores (B, h, g, n) kept only when probabilities are asked for
         self.scores = q_glob.new_full((B, h, g, n), -math.inf) if keep_scores else None
+        self.out: Tensor | None = None  # fused path state
+        self.lse: Tensor | None = None
 
     def update(self, k: Tensor, v: Tensor, key_valid: Tensor, start: int) -> None:
         """k, v (B, h, C, d) of positions start .. start + C; key_valid (B, C)."""
         if self.q.shape[2] == 0:
+            return
+        if self.scores is None and _use_fused(self.q, k, v):
+            o, lse = _flash(self.q, k, v, key_valid[:, None, None, :])  # (B, h, g, d), (B, h, g)
+            # running state as (normalised output, log-sum-exp): merge this chunk in
+            if self.lse is None:
+                self.out, self.lse = o, lse
+            else:
+                self.out, self.lse = _merge_lse(self.out, self.lse, o, lse)
             return
         s = torch.matmul(self.q, k.transpose(-1, -2))  # (B, h, g, C)
         s.masked_fill_(~key_valid[:, None, None, :], -math.inf)
@@ -188,6 +250,8 @@ class GlobalQueryAttention:
         self.m = m_new
 
     def finish(self) -> tuple[Tensor, Tensor | None]:
+        if self.out is not None:
+            return self.out, None
         inv = torch.where(self.l > 0, 1.0 / self.l, torch.zeros_like(self.l))  # (B, h, g, 1)
         out = self.acc * inv  # (B, h, g, d)
         probs = None
