@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tokenizers import Tokenizer
@@ -23,6 +24,9 @@ from torch import nn
 
 from .absa_data import POLARITIES, AbsaSentence, Figures
 from .errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import LoadedModel
 
 HEAD_FILE = "head.safetensors"
 CONFIG_FILE = "head.json"
@@ -256,10 +260,15 @@ class SentimentScorer:
         threads: int | None = None,
     ) -> SentimentScorer:
         """The default (or given) model with its sentiment adapter and head merged in."""
-        from .adapters import load_adapter
         from .models import load_model
 
-        loaded = load_model(model, threads=threads, device=device)
+        return cls.from_loaded(load_model(model, threads=threads, device=device), head_dir, device=device)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, head_dir: Path | None = None, *, device: str = "cpu") -> SentimentScorer:
+        """Reuse an already loaded model (the analyzer's): the adapter is merged into a copy."""
+        from .adapters import load_adapter
+
         directory = Path(head_dir) if head_dir is not None else Path(loaded.heads_dir) / "sentiment"
         if not (directory / CONFIG_FILE).is_file():
             raise ModelError(f"{directory}: no sentiment head here (expected {CONFIG_FILE}, {HEAD_FILE})")
@@ -273,7 +282,8 @@ class SentimentScorer:
         groups: dict[str, list[int]] = {}
         for i, q in enumerate(queries):
             groups.setdefault(q.text, []).append(i)
-        texts = list(groups)
+        # Similar lengths share a batch, so padding stays small on long documents.
+        texts = sorted(groups, key=len)
         results: list[Scored | None] = [None] * len(queries)
         for lo in range(0, len(texts), self.batch_size):
             chunk = texts[lo : lo + self.batch_size]
