@@ -1,0 +1,183 @@
+"""Encoder throughput and peak memory at long lengths, against peers measured in the same run.
+
+    .venv/bin/python bench/encoder.py                       # 4k,16k,64k,256k,1m; all peers that fit
+    .venv/bin/python bench/encoder.py --sizes 4k,16k --dtypes fp32,bf16 --threads 2
+
+Every (implementation, size, dtype) runs in its own subprocess, so the peak RSS printed is that
+run's own. Peers: Hugging Face transformers' LongformerModel (random init, same size: hidden 384,
+6 layers, 12 heads, FFN 1536, window 256, 1% global tokens) and a dense SDPA encoder (brandscan's
+layers with a window covering the input). transformers is needed for the Longformer peer only
+(`.venv/bin/pip install transformers`); it is not a brandscan dependency. The FLOP-rate column is
+the encoder's useful work (about 24 MFLOP per token) over the matrix-product peak of this machine in
+that dtype, measured at the start of the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HIDDEN, LAYERS, HEADS, FFN, VOCAB, WINDOW = 384, 6, 12, 1536, 30522, 256
+PEER_LIMIT = {"longformer": 16_384, "dense": 16_384}  # above this they run out of memory or time here
+GLOBAL_FRACTION = 0.01
+PASSAGE = 128  # tokens per passage in the synthetic document: positions restart, markers are global
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    scale = {"k": 1024, "m": 1024 * 1024}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * scale)
+
+
+def flops_per_token(n: int, g: int, dense: bool) -> float:
+    """Useful multiply-adds x 2 of one token through the encoder (no padding or blocking waste)."""
+    linear = 2 * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FFN)
+    keys = n if dense else min(n, WINDOW + 1) + g + g  # window + its global keys + its share of global queries
+    return LAYERS * (linear + 4 * HIDDEN * keys)
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
+
+
+def matmul_peak(dtype_name: str) -> float:
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    a, b = torch.randn(4096, HIDDEN, dtype=dtype), torch.randn(HIDDEN, FFN, dtype=dtype)
+    a @ b
+    start, reps = time.perf_counter(), 0
+    while time.perf_counter() - start < 1.0:
+        a @ b
+        reps += 1
+    return reps * 2 * 4096 * HIDDEN * FFN / (time.perf_counter() - start)
+
+
+def document(n: int):
+    """Token ids, positions restarting every PASSAGE tokens, and markers every 1% (within budget)."""
+    import torch
+
+    from brandscan.engine.globals import select_global_tokens
+
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, VOCAB, (1, n), generator=gen)
+    pos = (torch.arange(n) % PASSAGE)[None]
+    markers = list(range(0, n, max(1, int(1 / GLOBAL_FRACTION))))
+    glob = torch.zeros(1, n, dtype=torch.bool)
+    glob[0, torch.from_numpy(select_global_tokens(n, markers, [], 512))] = True
+    return ids, pos, glob, markers
+
+
+def child(impl: str, n: int, dtype_name: str, threads: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    ids, pos, glob, markers = document(n)
+    if impl == "longformer":
+        from transformers import LongformerConfig, LongformerModel
+
+        config = LongformerConfig(
+            hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FFN,
+            vocab_size=VOCAB, attention_window=WINDOW, max_position_embeddings=n + 2 + WINDOW,
+        )
+        model = LongformerModel(config).to(dtype).eval()
+        global_mask = torch.zeros(1, n, dtype=torch.long)
+        global_mask[0, markers] = 1
+
+        def run() -> None:
+            model(input_ids=ids, attention_mask=torch.ones_like(ids), global_attention_mask=global_mask)
+        g = len(markers)
+    else:
+        from dataclasses import replace
+
+        from brandscan.engine.models import load_model
+
+        model = load_model(dtype=dtype_name, threads=threads)
+        encoder = model.encoder
+        if impl == "dense":
+            encoder.config = replace(encoder.config, window=2 * n)
+        g = int(glob.sum())
+
+        def run() -> None:
+            encoder(ids, pos, glob)
+    with torch.inference_mode():
+        warm = min(n, 2048)
+        if impl == "longformer":
+            model(input_ids=ids[:, :warm], attention_mask=torch.ones_like(ids[:, :warm]))
+        else:
+            encoder(ids[:, :warm], pos[:, :warm], glob[:, :warm])
+        start = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - start
+    return {"impl": impl, "n": n, "dtype": dtype_name, "seconds": seconds, "tokens_per_s": n / seconds,
+            "peak_rss_gb": peak_rss_gb(), "globals": g,
+            "flops_per_token": flops_per_token(n, 0 if impl == "dense" else g, impl == "dense")}
+
+
+def run_child(impl: str, n: int, dtype: str, threads: int, timeout: float) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", impl, str(n), dtype, "--threads", str(threads)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"impl": impl, "n": n, "dtype": dtype, "error": f"over {timeout:.0f} s"}
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["killed"])[-1]
+        return {"impl": impl, "n": n, "dtype": dtype, "error": tail[:80]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="4k,16k,64k,256k,1m")
+    parser.add_argument("--impls", default="longformer,brandscan,dense")
+    parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, bf16")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--child", nargs=3, metavar=("IMPL", "N", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        impl, n, dtype = args.child
+        print(json.dumps(child(impl, int(n), dtype, args.threads)))
+        return
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    dtypes = args.dtypes.split(",")
+    peaks = {d: matmul_peak(d) for d in dtypes}
+    print(f"threads {args.threads}; matrix-product peak here: "
+          + ", ".join(f"{d} {p / 1e9:.0f} GFLOP/s" for d, p in peaks.items()), flush=True)
+    print(f"{'n':>8} {'impl':<11} {'dtype':<5} {'tokens/s':>9} {'seconds':>8} {'peak RSS':>9} "
+          f"{'globals':>7} {'FLOP share':>10} {'vs longformer':>13}", flush=True)
+    results = []
+    for n in [parse_size(s) for s in args.sizes.split(",")]:
+        baseline = {}
+        for dtype in dtypes:
+            for impl in args.impls.split(","):
+                if n > PEER_LIMIT.get(impl, n):
+                    continue
+                r = run_child(impl, n, dtype, args.threads, args.timeout)
+                results.append(r)
+                if "error" in r:
+                    print(f"{n:>8} {impl:<11} {dtype:<5} {r['error']}", flush=True)
+                    continue
+                if impl == "longformer":
+                    baseline[dtype] = r["tokens_per_s"]
+                ref = baseline.get("fp32") or baseline.get(dtype)
+                ratio = f"{r['tokens_per_s'] / ref:.1f}x" if ref and impl != "longformer" else ""
+                share = r["tokens_per_s"] * r["flops_per_token"] / peaks[dtype]
+                print(f"{n:>8} {impl:<11} {dtype:<5} {r['tokens_per_s']:>9.0f} {r['seconds']:>8.1f} "
+                      f"{r['peak_rss_gb']:>7.2f}GB {r['globals']:>7} {share:>9.0%} {ratio:>13}", flush=True)
+    ours = {(r["n"], r["dtype"]): r["seconds"] for r in results if r.get("impl") == "brandscan" and "error" not in r}
+    for dtype in dtypes:
+        if (16384, dtype) in ours and (262144, dtype) in ours:
+            print(f"scaling {dtype}: time(256k) / time(16k) = {ours[(262144, dtype)] / ours[(16384, dtype)]:.1f} (16x is linear)")
+
+
+if __name__ == "__main__":
+    main()
