@@ -60,7 +60,6 @@ def matmul_peak(dtype_name: str) -> float:
 def document(n: int):
     """Token ids, positions restarting every PASSAGE tokens, and markers every 1% (within budget)."""
     import torch
-
     from brandscan.engine.globals import select_global_tokens
 
     gen = torch.Generator().manual_seed(0)
@@ -122,7 +121,7 @@ def child(impl: str, n: int, dtype_name: str, threads: int) -> dict:
 def run_child(impl: str, n: int, dtype: str, threads: int, timeout: float) -> dict | None:
     cmd = [sys.executable, __file__, "--child", impl, str(n), dtype, "--threads", str(threads)]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"impl": impl, "n": n, "dtype": dtype, "error": f"over {timeout:.0f} s"}
     if done.returncode != 0:

@@ -360,10 +360,10 @@ def dense_reference_attention(
 ) -> tuple[Tensor, Tensor]:
     """The same semantics as an n x n mask: for tests only. Returns (out (B,h,n,d), probs (B,h,n,n))."""
     half = check_window(window)
-    B, h, n, d = q.shape
-    valid = torch.ones(B, n, dtype=torch.bool) if key_padding_mask is None else key_padding_mask.bool()
+    B, _, n, d = q.shape
+    valid = torch.ones(B, n, dtype=torch.bool, device=q.device) if key_padding_mask is None else key_padding_mask.bool()
     glob = global_mask.bool() & valid  # (B, n)
-    pos = torch.arange(n)
+    pos = torch.arange(n, device=q.device)
     near = (pos[:, None] - pos[None, :]).abs() <= half  # (n, n)
     allowed = (near[None] | glob[:, :, None] | glob[:, None, :]) & valid[:, None, :]  # (B, n, n)
     scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)  # (B, h, n, n)

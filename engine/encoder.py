@@ -22,8 +22,8 @@ from .attention import (
     GlobalLayout,
     GlobalQueryAttention,
     SparseAttention,
-    dense_sdpa,
     check_window,
+    dense_sdpa,
     finalize_probs,
     gather_positions,
     global_layout,
@@ -192,7 +192,7 @@ class Encoder(nn.Module):
     ) -> EncoderOutput:
         cfg = self.config
         half = check_window(cfg.window)
-        B, n = input_ids.shape
+        n = input_ids.shape[1]
         if n and int(position_ids.max()) >= cfg.max_positions:
             raise ValueError(
                 f"position id {int(position_ids.max())} >= max_positions {cfg.max_positions}: "

@@ -32,11 +32,11 @@ class LoadedModel:
     name: str
     directory: Path
     sha256: str  # see registry.sha256_of for what it covers
-    config: "EncoderConfig"
-    encoder: "Encoder"  # eval mode, parameters frozen (adapters add their own trainable ones)
+    config: EncoderConfig
+    encoder: Encoder  # eval mode, parameters frozen (adapters add their own trainable ones)
     tokenizer_file: Path
     heads_dir: Path  # may not exist yet
-    dtype: "torch.dtype"
+    dtype: torch.dtype
 
 
 def _cpu_has_bf16_units() -> bool:
@@ -47,7 +47,7 @@ def _cpu_has_bf16_units() -> bool:
     return any(flag in flags.split() for flag in _BF16_CPU_FLAGS)
 
 
-def resolve_dtype(dtype: str, device: str) -> "torch.dtype":
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     """auto: bf16 where it is fast (CUDA, CPUs with AMX/AVX512-BF16), else float32.
 
     bf16 drift was measured on real text (MODEL_CARD.md): cosine similarity of final hidden states
@@ -76,6 +76,7 @@ def load_model(
 ) -> LoadedModel:
     """Load a model by name or directory (None: the embedded default). Raises ModelError."""
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors
 
     from ..encoder import Encoder, EncoderConfig
@@ -100,7 +101,7 @@ def load_model(
             state = load_safetensors(raw["model.safetensors"])
         except ValueError as error:
             raise ModelError(f"{directory}: {error}") from None
-        except Exception as error:  # safetensors' own error types
+        except SafetensorError as error:
             raise ModelError(f"{weights_path}: not a readable safetensors file ({error})") from None
         name = str(config.get("name", directory.name))
     else:

@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import Tensor
@@ -118,7 +119,7 @@ def hf_state_dict(weights: bytes, offset: int, path: Path) -> dict[str, Tensor]:
     """brandscan-named tensors from the bytes of a Hugging Face model.safetensors."""
     try:
         source = load_safetensors(weights)
-    except Exception as error:  # safetensors raises its own error types
+    except SafetensorError as error:
         raise ModelError(f"{path}: not a readable safetensors file ({error})") from None
     state = {}
     for name, tensor in source.items():
@@ -148,9 +149,11 @@ def _model_card(name: str, source_name: str, hf: dict, cfg: EncoderConfig, dtype
     lines = [
         f"# {name}",
         "",
-        f"brandscan encoder weights converted from `{source_name}` ({hf.get('model_type')}, "
-        f"{cfg.layers} layers, hidden {cfg.hidden}, {cfg.heads} heads, feed-forward {cfg.intermediate}, "
-        f"vocabulary {cfg.vocab}).",
+        (
+            f"brandscan encoder weights converted from `{source_name}` ({hf.get('model_type')}, "
+            f"{cfg.layers} layers, hidden {cfg.hidden}, {cfg.heads} heads, feed-forward {cfg.intermediate}, "
+            f"vocabulary {cfg.vocab})."
+        ),
         "",
         "## Conversion",
         f"- `brandscan models convert` mapped the tensor names (engine/models/convert.py) and stored them as {dtype} safetensors.",
