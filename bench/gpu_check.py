@@ -8,7 +8,6 @@ import json
 import time
 
 import torch
-
 from brandscan.engine.attention import dense_reference_attention, sparse_attention
 from brandscan.engine.models import load_model
 

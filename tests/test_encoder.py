@@ -7,10 +7,9 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer
-
 from brandscan.engine.encoder import Encoder, EncoderConfig
 from brandscan.engine.models import load_model
+from tokenizers import Tokenizer
 
 TEXT = [
     "The Trailmaster 2 tent kept us dry through three nights of rain, but the zips jammed twice.",
@@ -39,9 +38,9 @@ def encode_passages(tokenizer_file, passages):
 
 def dense_bert(state, cfg, ids, pos, allowed):
     """A plain BERT forward written from the paper's equations; allowed: (B, n, n) bool mask."""
-    p = lambda name: state[name].float()  # noqa: E731
-    ln = lambda x, name: F.layer_norm(x, (cfg.hidden,), p(name + ".weight"), p(name + ".bias"), cfg.layer_norm_eps)  # noqa: E731
-    lin = lambda x, name: x @ p(name + ".weight").T + p(name + ".bias")  # noqa: E731
+    p = lambda name: state[name].float()
+    ln = lambda x, name: F.layer_norm(x, (cfg.hidden,), p(name + ".weight"), p(name + ".bias"), cfg.layer_norm_eps)
+    lin = lambda x, name: x @ p(name + ".weight").T + p(name + ".bias")
     x = p("embeddings.word.weight")[ids] + p("embeddings.position.weight")[pos] + p("embeddings.token_type.weight")[0]
     x = ln(x, "embeddings.norm")
     B, n, d = x.shape

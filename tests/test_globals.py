@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from brandscan.engine.globals import select_global_tokens
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from brandscan.engine.globals import select_global_tokens
 
 
 def test_everything_kept_under_budget():
