@@ -9,10 +9,11 @@ document; it holds no state that one document's analysis leaves for the next.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,18 +21,32 @@ from . import report as rp
 from .catalog import Catalog
 from .config import AnalyzerConfig
 from .documents import Document, DocumentFailure
-from .mentions import ExplicitMention, brand_lexicon, find_explicit
+from .mentions import ExplicitMention, aspect_lexicon, brand_lexicon, find_explicit
 from .passages import TokenizedDocument, load_tokenizer, tokenize_document
 
 if TYPE_CHECKING:  # pragma: no cover
     from .models import LoadedModel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Stages:
+    """The model parts an Analyzer loads once: the main encoder (linking adapter merged in), the
+    linking head, and the sentiment scorer. A model without trained heads still finds explicit
+    mentions; its reports say what was skipped."""
+
+    model: "LoadedModel"
+    encoder: Any  # the encoder for the document pass
+    linker: Any | None  # linking.Linker
+    scorer: Any | None  # sentiment_head.SentimentScorer
+    skipped: tuple[str, ...]  # warnings for every report made with these stages
+
+
+@dataclass(frozen=True, eq=False)
 class Encoded:
     """What the encoder pass leaves for the later stages."""
 
     global_positions: np.ndarray  # (g,) sorted sequence positions of the global tokens
+    states: Any  # linking.EncodedStates, or None for an empty document
     seconds: float
 
 
@@ -42,7 +57,9 @@ class Analyzer:
         self.catalog = catalog
         self.config = config or AnalyzerConfig()
         self._lexicon = brand_lexicon(catalog)
+        self._aspects = aspect_lexicon(catalog)
         self._model: LoadedModel | None = None
+        self._stages: Stages | None = None
         self._tokenizer = None
 
     # -- lazily loaded parts -------------------------------------------------------------------
@@ -53,6 +70,16 @@ class Analyzer:
 
             self._model = load_model(self.config.model, dtype=self.config.dtype, threads=self.config.threads)
         return self._model
+
+    @property
+    def stages(self) -> Stages:
+        if self._stages is None:
+            stages = _load_stages(self.model)
+            if self.window != stages.encoder.config.window:
+                # The document pass's encoder is this Analyzer's own; --window changes only it.
+                stages.encoder.config = dataclasses.replace(stages.encoder.config, window=self.window)
+            self._stages = stages
+        return self._stages
 
     @property
     def tokenizer(self):  # type: ignore[no-untyped-def]
@@ -94,24 +121,53 @@ class Analyzer:
         return self.analyze(Document(source=source, text=text, sha256=digest))
 
     def analyze(self, document: Document) -> rp.Report:
+        from .candidates import find_candidates
+
         started = time.perf_counter()
-        tokens = tokenize_document(document.text, self.tokenizer, self.config.passage_tokens)
-        explicit = find_explicit(document.text, self._lexicon, self.catalog)
+        text = document.text
+        tokens = tokenize_document(text, self.tokenizer, self.config.passage_tokens)
+        explicit = find_explicit(text, self._lexicon, self.catalog)
+        candidates = find_candidates(text, explicit, self.catalog, author=self.config.author)
+        stages = self.stages
         encoded = self._encode(tokens, explicit)
         global_set = set(encoded.global_positions.tolist())
-        mentions = [
-            _explicit_mention(m, tokens, global_set) for m in explicit
-        ]
-        mentions = _numbered(mentions)
-        warnings = list(document.warnings)
-        dropped = sum(1 for m in mentions if not m.is_global)
+
+        linked: tuple[rp.Mention, ...] = ()
+        if stages.linker is not None and encoded.states is not None:
+            import torch
+
+            from .linking import LinkingOptions, link_document
+
+            options = LinkingOptions(attribution=self.config.attribution, evidence_spans=self.config.evidence_spans)
+            with torch.inference_mode():
+                result = link_document(
+                    tokens, explicit, candidates, encoded.states, encoded.global_positions, self.catalog,
+                    stages.linker, options,
+                )
+            linked = result.mentions
+        decided = {(m.start, m.end) for m in linked}
+        # Ambiguous names are reported only with their sense decision, which linking makes.
+        plain = [m for m in explicit if (m.start, m.end) not in decided and not (m.ambiguous and stages.linker)]
+        mentions = _numbered([_explicit_mention(m, tokens, global_set) for m in plain] + list(linked))
+
+        opinions: tuple[rp.Opinion, ...] = ()
+        sentiment: dict[str, tuple[tuple[rp.AspectSentiment, ...], float]] = {}
+        if stages.scorer is not None and tokens.n_tokens:
+            from .sentiment import find_opinions, summarize_sentiment
+
+            opinions = find_opinions(tokens, mentions, self._aspects, stages.scorer)
+            sentiment = summarize_sentiment(opinions, text)
+
+        warnings = list(document.warnings) + list(stages.skipped)
+        explicit_mentions = [m for m in mentions if m.kind in ("explicit", "alias", "product", "handle")]
+        dropped = sum(1 for m in explicit_mentions if not m.is_global)
         if dropped and len(encoded.global_positions) >= self.global_budget:
             warnings.append(
-                f"global budget of {self.global_budget} tokens reached: {dropped} of {len(mentions)}"
+                f"global budget of {self.global_budget} tokens reached: {dropped} of {len(explicit_mentions)}"
                 " explicit mentions were encoded as local tokens"
             )
         stats = rp.Stats(
-            chars=len(document.text),
+            chars=len(text),
             tokens=tokens.n_tokens,
             passages=len(tokens.passages),
             global_tokens=int(len(encoded.global_positions)),
@@ -125,33 +181,51 @@ class Analyzer:
             model=self.model_info(),
             config=self.config_digest(),
             stats=stats,
-            brands=_brand_summaries(self.catalog, mentions),
+            brands=_brand_summaries(self.catalog, mentions, opinions, sentiment),
             mentions=tuple(mentions),
-            opinions=(),
+            opinions=opinions,
             warnings=tuple(warnings),
-            text=document.text if self.config.include_text else None,
+            text=text if self.config.include_text else None,
         )
 
     def _encode(self, tokens: TokenizedDocument, explicit: list[ExplicitMention]) -> Encoded:
         """One encoder pass over the whole document: passage markers and brand anchors are global."""
-        import torch
-
         from .globals import select_global_tokens
+        from .linking import encode_for_linking
 
         markers = np.flatnonzero(tokens.is_marker)
         anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
-        positions = select_global_tokens(tokens.n_tokens, markers.tolist(), anchors, self.global_budget)
+        positions = np.asarray(
+            select_global_tokens(tokens.n_tokens, markers.tolist(), anchors, self.global_budget), dtype=np.int64
+        )
         started = time.perf_counter()
+        states = None
         if tokens.n_tokens:
-            global_mask = np.zeros(tokens.n_tokens, dtype=bool)
-            global_mask[positions] = True
-            with torch.inference_mode():
-                self.model.encoder(
-                    torch.from_numpy(tokens.input_ids.copy())[None],  # (1, n)
-                    torch.from_numpy(tokens.position_ids.copy())[None],  # (1, n)
-                    torch.from_numpy(global_mask)[None],  # (1, n)
-                )
-        return Encoded(global_positions=np.asarray(positions, dtype=np.int64), seconds=time.perf_counter() - started)
+            states = encode_for_linking(self.stages.encoder, tokens, positions)
+        return Encoded(global_positions=positions, states=states, seconds=time.perf_counter() - started)
+
+
+def _load_stages(model: "LoadedModel") -> Stages:
+    from .adapters import load_adapter
+    from .linking import HEAD_FILE, Linker
+    from .sentiment_head import CONFIG_FILE, SentimentScorer
+
+    skipped = []
+    linker = None
+    encoder = model.encoder
+    linking_dir = model.heads_dir / "linking"
+    if (linking_dir / HEAD_FILE).is_file():
+        linker = Linker.load(linking_dir)
+        if linker.adapter_path is not None:
+            encoder = load_adapter(model.encoder, linking_dir).eval()
+    else:
+        skipped.append(f"model {model.name} has no linking head: implicit mentions were not linked")
+    scorer = None
+    if (model.heads_dir / "sentiment" / CONFIG_FILE).is_file():
+        scorer = SentimentScorer.from_loaded(model)
+    else:
+        skipped.append(f"model {model.name} has no sentiment head: opinions were not scored")
+    return Stages(model=model, encoder=encoder, linker=linker, scorer=scorer, skipped=tuple(skipped))
 
 
 def _explicit_mention(m: ExplicitMention, tokens: TokenizedDocument, global_set: set[int]) -> rp.Mention:
@@ -184,18 +258,32 @@ def _numbered(mentions: list[rp.Mention]) -> list[rp.Mention]:
     return result
 
 
-def _brand_summaries(catalog: Catalog, mentions: list[rp.Mention]) -> tuple[rp.BrandSummary, ...]:
-    """Counts per brand present in the document (linked or explicit), sorted by brand id."""
+def _brand_summaries(
+    catalog: Catalog,
+    mentions: list[rp.Mention],
+    opinions: tuple[rp.Opinion, ...],
+    sentiment: dict[str, tuple[tuple[rp.AspectSentiment, ...], float]],
+) -> tuple[rp.BrandSummary, ...]:
+    """Counts and sentiment per brand present in the document, sorted by brand id."""
     by_brand: dict[str, Counter[str]] = {}
     for m in mentions:
         if m.brand is not None:
             by_brand.setdefault(m.brand, Counter())[m.kind] += 1
+    for o in opinions:
+        if o.brand is not None:
+            by_brand.setdefault(o.brand, Counter())
     summaries = []
     for brand_id in sorted(by_brand):
         brand = catalog.brand(brand_id)
         counts = dict(sorted(by_brand[brand_id].items()))
         counts["total"] = sum(by_brand[brand_id].values())
-        summaries.append(rp.BrandSummary(id=brand.id, name=brand.name, category=brand.category, counts=counts))
+        aspects, net = sentiment.get(brand_id, ((), None))
+        summaries.append(
+            rp.BrandSummary(
+                id=brand.id, name=brand.name, category=brand.category, counts=counts, sentiment=aspects,
+                net_sentiment=net,
+            )
+        )
     return tuple(summaries)
 
 
