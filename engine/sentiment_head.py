@@ -244,6 +244,7 @@ class SentimentScorer:
         *,
         device: str = "cpu",
         batch_size: int = 32,
+        batch_chars: int = 8000,
         top_context: int = 8,
     ) -> None:
         self.encoder = encoder.eval()
@@ -251,7 +252,10 @@ class SentimentScorer:
         self.config = config
         self.tokenizer = tokenizer
         self.device = device
-        self.batch_size = batch_size  # sentences per encoder call
+        self.batch_size = batch_size  # at most this many sentences per encoder call
+        # ... and at most about this many characters of padded rows: long sentences go in small
+        # batches, so padding never multiplies the work.
+        self.batch_chars = batch_chars
         self.top_context = top_context  # context word pieces kept per term, by weight
 
     @classmethod
@@ -285,8 +289,7 @@ class SentimentScorer:
         # Similar lengths share a batch, so padding stays small on long documents.
         texts = sorted(groups, key=len)
         results: list[Scored | None] = [None] * len(queries)
-        for lo in range(0, len(texts), self.batch_size):
-            chunk = texts[lo : lo + self.batch_size]
+        for chunk in self._chunks(texts):
             items = [(t, [(queries[i].start, queries[i].end) for i in groups[t]]) for t in chunk]
             batch, _ = build_batch(self.tokenizer, items, self.config.max_tokens)
             logits, weights = forward_batch(self.encoder, self.head, batch.to(self.device))
@@ -297,6 +300,17 @@ class SentimentScorer:
                 row = int(batch.seq[k])
                 results[index] = self._scored(probs[k], weights[k], batch.offsets[row])
         return [r for r in results if r is not None]
+
+    def _chunks(self, texts: list[str]) -> list[list[str]]:
+        # `texts` are sorted by length: each chunk is padded to its last (longest) text.
+        chunks: list[list[str]] = []
+        for text in texts:
+            width = min(len(text), self.config.max_tokens * 6)  # windows cap a row's length
+            if chunks and len(chunks[-1]) < self.batch_size and width * (len(chunks[-1]) + 1) <= self.batch_chars:
+                chunks[-1].append(text)
+            else:
+                chunks.append([text])
+        return chunks
 
     def _scored(self, probs: torch.Tensor, weights: torch.Tensor, offsets: list[tuple[int, int]]) -> Scored:
         p = tuple(float(x) for x in probs)
