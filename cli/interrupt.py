@@ -28,11 +28,11 @@ class InterruptGuard:
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.requested = True
         if self._depth == 0:
             raise KeyboardInterrupt
+        self.requested = True  # raised when the critical section ends
 
-    def __enter__(self) -> InterruptGuard:
+    def __enter__(self) -> InterruptGuard:  # noqa: PYI034 - Self needs Python 3.11
         if threading.current_thread() is threading.main_thread():  # signals only reach the main thread
             for number in self.SIGNALS:
                 self._previous[number] = signal.signal(number, self._handle)
@@ -53,6 +53,7 @@ class InterruptGuard:
         finally:
             self._depth -= 1
         if self.requested and self._depth == 0:
+            self.requested = False
             raise KeyboardInterrupt
 
 

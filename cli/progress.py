@@ -21,7 +21,7 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Progress:  # noqa: PYI034 - Self needs Python 3.11
         if self.enabled:
             from rich.console import Console
             from rich.progress import Progress as RichProgress

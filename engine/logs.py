@@ -2,12 +2,14 @@
 
 `configure_logging` is called by the CLI and by every worker process it starts. Python warnings
 (torch's, tokenizers', ...) are routed through logging too, so they obey `--log-level` and arrive as
-one line each instead of a file:line block with a source excerpt.
+one line each ("brandscan: warning: UserWarning: text (file:line)") instead of a multi-line block.
 """
 from __future__ import annotations
 
 import logging
 import sys
+import warnings
+from typing import Any
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -17,9 +19,6 @@ class OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.name == "py.warnings":
-            # "path:line: Category: text\n  source line\n": the first line says it all.
-            message = message.strip().splitlines()[0] if message.strip() else message
         if record.exc_info and record.levelno <= logging.DEBUG:
             message += " | " + self.formatException(record.exc_info)
         lines = [line.strip() for line in message.splitlines() if line.strip()]
@@ -47,7 +46,14 @@ def configure_logging(level: int) -> None:
     handler.setFormatter(OneLineFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    logging.captureWarnings(True)
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    # Instead of logging.captureWarnings' "path:line: Category: text" block with a source excerpt.
+    logging.getLogger("py.warnings").warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
 
 
 def parse_level(name: str) -> int:

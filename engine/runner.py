@@ -172,14 +172,12 @@ class ProcessBackend:
         if not cancel:
             self._executor.shutdown(wait=True)
             return
-        self._executor.shutdown(wait=False, cancel_futures=True)
         # Interrupted: the documents in progress are abandoned, so stop their workers now rather
-        # than wait for them (there is no public API for this before Python 3.14).
-        terminate = getattr(self._executor, "terminate_workers", None)
-        if terminate is not None:  # pragma: no cover - Python >= 3.14
-            terminate()
-            return
-        for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+        # than wait for them. There is no public API for this before Python 3.14, and shutdown()
+        # forgets the processes, so take them first.
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
             process.terminate()
 
 

@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from brandscan.engine import report as rp
-from brandscan.engine.cache import CacheKeys, ReportCache, default_cache_dir, model_fingerprint, report_from_dict
+from brandscan.engine.cache import (
+    CacheKeys,
+    ReportCache,
+    default_cache_dir,
+    model_fingerprint,
+    report_from_dict,
+)
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
 from brandscan.engine.documents import Document
@@ -170,9 +175,9 @@ def test_a_warm_cli_run_never_imports_torch(tmp_path: Path) -> None:
         f"try:\n    app({args!r})\nexcept SystemExit as e:\n    code = e.code\n"
         "print('torch' in sys.modules, code, file=sys.stderr)"
     )
-    cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert cold.stderr.strip().endswith("True 0") and "0 hits, 3 misses" in cold.stderr
-    warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    warm = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert "3 hits, 0 misses" in warm.stderr, warm.stderr
     assert warm.stderr.strip().endswith("False 0")  # no model, not even torch
     strip = [json.loads(line) for line in cold.stdout.splitlines()], [json.loads(line) for line in warm.stdout.splitlines()]

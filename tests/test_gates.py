@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from brandscan.engine.gates import Condition, GateError, fired, metrics, parse_condition, parse_conditions
 
 
@@ -71,8 +70,8 @@ def test_conditions_fire_in_the_order_given() -> None:
 @pytest.mark.parametrize(
     ("expression", "fragment"),
     [
-        ("brand:acme.negtive_share>0.3", "column 12 (at 'negtive_share>0.3'): unknown metric 'negtive_share'; "
-         "expected one of: mentions, explicit, linked, opinions"),
+        ("brand:acme.negtive_share>0.3", ("column 12 (at 'negtive_share>0.3'): unknown metric 'negtive_share'; "
+                                          "expected one of: mentions, explicit, linked, opinions")),
         ("unlinked 10", "column 10 (at '10'): no comparison; expected one of: >=, <=, ==, !=, >, <"),
         ("unlinked>", "column 10 (at 'end of expression'): no number; expected a number"),
         ("unlinked>10x", "column 12 (at 'x'): unexpected text after the number; expected the end"),
