@@ -52,8 +52,10 @@ def test_one_document_gives_one_json_report_with_exact_spans(review: Path) -> No
         ("Norvik", "norvik", "alias"),
         ("Norvik", "norvik", "alias"),
         ("Aurora Airways", "aurora-air", "explicit"),
-        ("Shell", "shell", "explicit"),
+        ("Shell", None, "explicit"),  # ambiguous, and the catalogue gives it no context words
     ]
+    shell = report["mentions"][-1]
+    assert shell["alternative"]["brand"] == "shell" and shell["probability"] >= 0.5
     for mention in report["mentions"]:
         assert REVIEW[mention["start"] : mention["end"]] == mention["text"]
     assert [m["id"] for m in report["mentions"]] == [f"m{i}" for i in range(1, 7)]
@@ -103,7 +105,10 @@ def test_a_batch_with_a_bad_file_writes_the_rest_and_exits_3(tmp_path: Path, rev
     bad = json.loads((out / prefix / "b.txt.json").read_text())
     assert set(bad) == {"schema", "source", "error"} and "binary" in bad["error"]
     good = json.loads((out / prefix / "c.md.json").read_text())
-    assert [m["text"] for m in good["mentions"]] == ["Aurora Airways"]
+    assert [(m["text"], m["brand"]) for m in good["mentions"]] == [
+        ("Aurora Airways", "aurora-air"),
+        ("The airline", "aurora-air"),  # a category nominal, linked
+    ]
     assert "b.txt" in result.stderr and "Traceback" not in result.stderr
 
 
