@@ -106,6 +106,7 @@ class ReportCache:
         self.hits = 0
         self.misses = 0
         self.corrupt = 0
+        self.writable = True  # false after a failed write: the run goes on without storing
 
     def _path(self, key: str) -> Path:
         return self.directory / "reports" / key[:2] / f"{key[2:]}.json"
@@ -117,6 +118,10 @@ class ReportCache:
             data = path.read_bytes()
         except FileNotFoundError:
             self.misses += 1
+            return None
+        except OSError as error:  # unreadable (permissions, I/O error): analyze instead
+            self.misses += 1
+            log.warning("cache entry %s cannot be read (%s); recomputing %s", path, error.strerror, document.source)
             return None
         try:
             report = _decode(data)
@@ -130,18 +135,30 @@ class ReportCache:
         return dataclasses.replace(report, source=document.source)
 
     def put(self, key: str, report: rp.Report) -> None:
-        """Store `report` (its source and fired conditions are not kept)."""
+        """Store `report` (its source and fired conditions are not kept). A cache that cannot be
+        written (read-only or full disk) is reported once and then left alone: the run goes on."""
+        if not self.writable:
+            return
         payload = orjson.dumps(rp.to_dict(dataclasses.replace(report, source="", fired=())))
         entry = _FORMAT + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=path.parent)
+        except OSError as error:
+            self.writable = False
+            log.warning("cache %s is not writable (%s); this run stores no reports", self.directory, error.strerror)
+            return
         try:
             # No fsync: a torn entry after a crash fails its checksum and is recomputed, and syncing
             # every entry would cost more than the cache saves on small documents.
             with os.fdopen(handle, "wb") as stream:
                 stream.write(entry)
             os.replace(temporary, path)
+        except OSError as error:
+            Path(temporary).unlink(missing_ok=True)
+            self.writable = False
+            log.warning("cache %s is not writable (%s); this run stores no reports", self.directory, error.strerror)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -14,6 +14,7 @@ import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -140,9 +141,42 @@ def _analyze_in_worker(document: Document) -> Record:
     return analyze_item(_WORKER_ANALYZER[0], document)
 
 
+_ATTEMPTS = 3  # per document, when worker processes die under it (killed, out of memory)
+
+
+class _PoolHandle:
+    """A document in the pool; resubmitted to a fresh pool if a worker process died under it."""
+
+    def __init__(self, backend: ProcessBackend, document: Document) -> None:
+        self.backend = backend
+        self.document = document
+        self.attempts = 1
+        self.generation, self.future = backend._submit(document)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self) -> Record:
+        while True:
+            try:
+                return self.future.result()  # type: ignore[no-any-return]
+            except BrokenProcessPool:
+                # Every document in flight fails with the pool, not only the one that killed it.
+                if self.attempts >= _ATTEMPTS:
+                    return rp.ErrorRecord(
+                        source=self.document.source,
+                        error=f"a worker process died while analyzing it ({self.attempts} attempts)",
+                    )
+                self.attempts += 1
+                log.warning("a worker process died; analyzing %s again (attempt %d of %d)",
+                            self.document.source, self.attempts, _ATTEMPTS)
+                self.backend._replace_broken(self.generation)
+                self.generation, self.future = self.backend._submit(self.document)
+
+
 class ProcessBackend:
     """N worker processes (spawned, so no forked torch or tokenizer threads), each with its own
-    Analyzer. The pool starts on the first cache miss."""
+    Analyzer. The pool starts on the first cache miss, and starts again if a worker dies."""
 
     def __init__(self, spec: AnalyzerSpec, jobs: int, log_level: int = logging.WARNING) -> None:
         self.spec = spec.with_threads(jobs)
@@ -150,8 +184,9 @@ class ProcessBackend:
         self.window = 2 * jobs  # enough queued that no worker idles while the head is written
         self.log_level = log_level
         self._executor: ProcessPoolExecutor | None = None
+        self._generation = 0
 
-    def submit(self, document: Document) -> Handle:
+    def _submit(self, document: Document) -> tuple[int, Future[Record]]:
         if self._executor is None:
             import multiprocessing
 
@@ -161,10 +196,24 @@ class ProcessBackend:
                 initializer=_init_worker,
                 initargs=(self.spec, self.log_level),
             )
-        return self._executor.submit(_analyze_in_worker, document)
+            self._generation += 1
+        return self._generation, self._executor.submit(_analyze_in_worker, document)
+
+    def _replace_broken(self, generation: int) -> None:
+        if generation == self._generation and self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None  # the next _submit starts a new pool
+
+    def submit(self, document: Document) -> Handle:
+        return _PoolHandle(self, document)
 
     def done(self, handle: Handle) -> bool:
-        return isinstance(handle, Future) and handle.done()
+        return isinstance(handle, _PoolHandle) and handle.done()
+
+    def worker_pids(self) -> list[int]:
+        """The current pool's process ids (for monitoring, and for tests that kill one)."""
+        processes = (getattr(self._executor, "_processes", None) or {}).values()
+        return [p.pid for p in processes if p.pid is not None]
 
     def close(self, cancel: bool) -> None:
         if self._executor is None:

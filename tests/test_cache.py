@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,10 +122,12 @@ def test_a_changed_model_directory_changes_the_fingerprint(tmp_path: Path) -> No
     model.mkdir()
     for name in ("config.json", "tokenizer.json", "model.safetensors"):
         (model / name).symlink_to(default_model_dir() / name)
+    if (default_model_dir() / "heads").is_dir():
+        shutil.copytree(default_model_dir() / "heads", model / "heads")
     before = model_fingerprint(AnalyzerConfig(model=str(model)))
     assert before == model_fingerprint(AnalyzerConfig())  # same files, same fingerprint
-    (model / "heads").mkdir()
-    (model / "heads" / "linking.safetensors").write_bytes(b"trained head")
+    (model / "heads" / "retrained").mkdir(parents=True)
+    (model / "heads" / "retrained" / "head.safetensors").write_bytes(b"trained head")
     assert model_fingerprint(AnalyzerConfig(model=str(model))) != before
     assert model_fingerprint(AnalyzerConfig(dtype="float32")) != before
 
@@ -185,3 +188,15 @@ def test_a_warm_cli_run_never_imports_torch(tmp_path: Path) -> None:
         for record in records:
             del record["stats"]["seconds"], record["stats"]["encoder_seconds"]
     assert strip[0] == strip[1] and len(strip[0]) == 3
+
+
+def test_an_unwritable_cache_is_reported_once_and_the_run_goes_on(
+    tmp_path: Path, spec: AnalyzerSpec, backend: CountingBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache directory should be", encoding="utf-8")
+    cache, keys = ReportCache(blocked), _keys(spec)
+    with caplog.at_level(logging.WARNING, logger="brandscan.cache"):
+        records = list(run([_doc(t, f"u{i}.txt") for i, t in enumerate(TEXTS)], backend, cache, keys))
+    assert [r.source for r in records] == ["u0.txt", "u1.txt", "u2.txt"] and not cache.writable
+    assert sum("is not writable" in r.getMessage() for r in caplog.records) == 1

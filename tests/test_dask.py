@@ -105,3 +105,26 @@ def test_scheduler_file_and_a_killed_worker_lose_and_duplicate_nothing(
     killer.join()
     assert killed, "no worker was ever busy"
     assert _comparable(records) == local_reports  # every document once, in order, same bytes
+
+
+def test_the_cli_on_the_cluster_writes_what_a_local_run_writes(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from brandscan.cli.app import app
+    from typer.testing import CliRunner
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, sentence in enumerate(SENTENCES):
+        (folder / f"{i}.txt").write_text(f"{sentence}\n\n{SENTENCES[(i + 1) % 4]}", encoding="utf-8")
+
+    def analyze(*options: str) -> list[dict]:
+        result = CliRunner().invoke(app, ["analyze", str(folder), "-c", str(CATALOG), "--no-cache", *options])
+        assert result.exit_code == 0, result.output
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        for record in records:
+            del record["stats"]["seconds"], record["stats"]["encoder_seconds"]
+        return records
+
+    local = analyze("--jobs", "1")
+    assert len(local) == 4 and local == analyze("--dask", cluster.scheduler_address)
