@@ -5,11 +5,13 @@ catalogue error; 3 some inputs failed (their error records were written, every o
 analyzed and written); 130 interrupted (every report written so far is whole). When several apply,
 the first in the order 2, 130, 3, 1 wins: the most severe one says what happened.
 """
+
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -32,50 +34,105 @@ def register(app: typer.Typer) -> None:
 
 
 def analyze(
-    paths: list[str] = typer.Argument(..., help="Files, directories (recursive) or - for stdin."),
-    catalog: Path | None = typer.Option(
-        None, "--catalog", "-c", envvar="BRANDSCAN_CATALOG", help="Brand catalogue YAML [env: BRANDSCAN_CATALOG]."
-    ),
-    fmt: str = typer.Option("auto", "--format", "-f", help=_FORMAT_HELP),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write one report per input into DIR."),
-    glob: str | None = typer.Option(None, "--glob", help="File pattern inside directories, e.g. '*.txt'."),
-    jsonl_id: str = typer.Option("id", "--jsonl-id", help="JSONL field naming each document."),
-    jsonl_text: str = typer.Option("text", "--jsonl-text", help="JSONL field holding each document's text."),
-    include_text: bool = typer.Option(False, "--include-text", help="Put the analyzed text in each report."),
-    config: Path | None = typer.Option(
-        None, "--config", envvar="BRANDSCAN_CONFIG", help="Analyzer settings YAML (see configs/default.yaml)."
-    ),
-    model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Model name or directory."),
-    dtype: str | None = typer.Option(None, "--dtype", help="Encoder dtype: auto, float32, bfloat16."),
-    threads: int | None = typer.Option(None, "--threads", help="Torch threads (default: all cores)."),
-    window: int | None = typer.Option(None, "--window", help="Sliding attention window (default: the model's)."),
-    global_budget: int | None = typer.Option(None, "--global-budget", help="Most global tokens per document."),
-    author: str | None = typer.Option(
-        None, "--author", help="Brand id that wrote the documents: its 'we/our/us' link to it."
-    ),
-    attribution: str | None = typer.Option(
-        None, "--attribution", help="How links are explained: attention (last layers) or rollout."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary on stderr."),
-    jobs: int | None = typer.Option(
-        None, "--jobs", "-j", envvar="BRANDSCAN_JOBS", help="Worker processes (default: the number of cores)."
-    ),
-    cache_dir: Path | None = typer.Option(
-        None, "--cache", envvar="BRANDSCAN_CACHE_DIR",
-        help="Report cache directory (default: $XDG_CACHE_HOME/brandscan or ~/.cache/brandscan).",
-    ),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the report cache."),
-    dask: str | None = typer.Option(
-        None, "--dask", envvar="BRANDSCAN_DASK", help="Run on a Dask cluster: scheduler address tcp://HOST:PORT."
-    ),
-    dask_scheduler_file: Path | None = typer.Option(
-        None, "--dask-scheduler-file", help="Run on the Dask cluster described by this scheduler file."
-    ),
-    fail_on: list[str] = typer.Option([], "--fail-on", metavar="EXPR", help=_FAIL_ON_HELP),
-    summary: bool = typer.Option(False, "--summary", help="Print a per-brand table on stderr at the end."),
-    log_level: str = typer.Option(
-        "warning", "--log-level", envvar="BRANDSCAN_LOG_LEVEL", help="debug, info, warning or error (stderr)."
-    ),
+    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive) or - for stdin.")],
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog",
+            "-c",
+            envvar="BRANDSCAN_CATALOG",
+            help="Brand catalogue YAML [env: BRANDSCAN_CATALOG].",
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)] = "auto",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write one report per input into DIR.")
+    ] = None,
+    glob: Annotated[
+        str | None, typer.Option("--glob", help="File pattern inside directories, e.g. '*.txt'.")
+    ] = None,
+    jsonl_id: Annotated[str, typer.Option("--jsonl-id", help="JSONL field naming each document.")] = "id",
+    jsonl_text: Annotated[
+        str, typer.Option("--jsonl-text", help="JSONL field holding each document's text.")
+    ] = "text",
+    include_text: Annotated[
+        bool, typer.Option("--include-text", help="Put the analyzed text in each report.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", envvar="BRANDSCAN_CONFIG", help="Analyzer settings YAML (see configs/default.yaml)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", envvar="BRANDSCAN_MODEL", help="Model name or directory.")
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="Encoder dtype: auto, float32, bfloat16.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Torch threads (default: all cores).")
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option("--window", help="Sliding attention window (default: the model's).")
+    ] = None,
+    global_budget: Annotated[
+        int | None, typer.Option("--global-budget", help="Most global tokens per document.")
+    ] = None,
+    author: Annotated[
+        str | None,
+        typer.Option("--author", help="Brand id that wrote the documents: its 'we/our/us' link to it."),
+    ] = None,
+    attribution: Annotated[
+        str | None,
+        typer.Option("--attribution", help="How links are explained: attention (last layers) or rollout."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", envvar="BRANDSCAN_JOBS", help="Worker processes (default: the number of cores)."
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            envvar="BRANDSCAN_CACHE_DIR",
+            help="Report cache directory (default: $XDG_CACHE_HOME/brandscan or ~/.cache/brandscan).",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the report cache.")
+    ] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="BRANDSCAN_DASK",
+            help="Run on a Dask cluster: scheduler address tcp://HOST:PORT.",
+        ),
+    ] = None,
+    dask_scheduler_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--dask-scheduler-file", help="Run on the Dask cluster described by this scheduler file."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        list[str] | None, typer.Option("--fail-on", metavar="EXPR", help=_FAIL_ON_HELP)
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="Print a per-brand table on stderr at the end.")
+    ] = False,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level", envvar="BRANDSCAN_LOG_LEVEL", help="debug, info, warning or error (stderr)."
+        ),
+    ] = "warning",
 ) -> None:
     """Find brand mentions and write one JSON report per document."""
     from brandscan.engine.catalog import load_catalog
@@ -109,19 +166,32 @@ def analyze(
     brands = load_catalog(catalog)
     if settings.author is not None and settings.author not in {b.id for b in brands.brands}:
         raise ConfigError(f"--author {settings.author!r}: no such brand id in {catalog}")
-    conditions = parse_conditions(fail_on, [b.id for b in brands.brands], [a.id for a in brands.aspects])
+    conditions = parse_conditions(
+        fail_on or (), [b.id for b in brands.brands], [a.id for a in brands.aspects]
+    )
 
     from .batch import Batch, run_batch
 
     several = len(paths) > 1 or any(p != "-" and (Path(p).is_dir() or p.endswith(".jsonl")) for p in paths)
     batch = Batch(
-        paths=paths, catalog=brands, settings=settings, fmt=fmt, output=output, several=several,
-        glob=glob, jsonl_id=jsonl_id, jsonl_text=jsonl_text,
+        paths=paths,
+        catalog=brands,
+        settings=settings,
+        fmt=fmt,
+        output=output,
+        several=several,
+        glob=glob,
+        jsonl_id=jsonl_id,
+        jsonl_text=jsonl_text,
         # One document gains nothing from worker processes and would pay for starting them.
         jobs=jobs if jobs is not None else ((os.cpu_count() or 1) if several else 1),
-        cache_dir=None if no_cache else cache_dir, use_cache=not no_cache,
-        dask=dask, dask_scheduler_file=str(dask_scheduler_file) if dask_scheduler_file else None,
-        conditions=conditions, summary=summary, log_level=level,
+        cache_dir=None if no_cache else cache_dir,
+        use_cache=not no_cache,
+        dask=dask,
+        dask_scheduler_file=str(dask_scheduler_file) if dask_scheduler_file else None,
+        conditions=conditions,
+        summary=summary,
+        log_level=level,
         progress=not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true",
     )
     outcome = run_batch(batch)
