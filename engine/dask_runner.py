@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, WorkerPlugin, get_worker
 
+from .cache import model_fingerprint
 from .errors import ConfigError
 from .runner import AnalyzerSpec, Handle, Record, analyze_item
 
@@ -24,7 +25,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class AnalyzerPlugin(WorkerPlugin):
-    """One Analyzer per worker process, built lazily so that registering never waits on a model."""
+    """One Analyzer per worker process, built lazily so that registering never waits on a model.
+
+    Idempotent: a plugin of the same name (same catalogue, config and model) already on the cluster
+    is kept, with its loaded model, so a nightly run against a long-lived cluster loads nothing.
+    """
+
+    idempotent = True
 
     def __init__(self, spec: AnalyzerSpec) -> None:
         self.spec = spec
@@ -91,7 +98,8 @@ class DaskBackend:
             host = str(info.get("host", ""))
             hosts[host] = hosts.get(host, 0) + 1
         spec = self.spec.with_threads(max(hosts.values(), default=1))
-        digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+        # The name says what the workers' Analyzer was built from, model files included.
+        digest = hashlib.sha256(f"{spec!r}:{model_fingerprint(spec.config)}".encode()).hexdigest()[:16]
         self._plugin = f"brandscan-analyzer-{digest}"
         client.register_plugin(AnalyzerPlugin(spec), name=self._plugin)
         # Enough queued per worker that none idles while results travel back.

@@ -132,9 +132,9 @@ def _init_worker(spec: AnalyzerSpec, log_level: int) -> None:
     from .logs import configure_logging
 
     configure_logging(log_level)
-    analyzer = spec.build()
-    analyzer.model  # noqa: B018 - load now, before the first document, once per worker
-    _WORKER_ANALYZER.append(analyzer)
+    # The model loads on the worker's first document, not here: a ModelError then travels back as
+    # that document's exception (exit 2 with its message) instead of breaking the pool.
+    _WORKER_ANALYZER.append(spec.build())
 
 
 def _analyze_in_worker(document: Document) -> Record:
