@@ -32,8 +32,15 @@ brands:
 
 
 @pytest.fixture(scope="module")
-def scorer() -> SentimentScorer:
-    return SentimentScorer.load(threads=1)
+def loaded():  # type: ignore[no-untyped-def]
+    from brandscan.engine.models import load_model
+
+    return load_model(threads=1)
+
+
+@pytest.fixture(scope="module")
+def scorer(loaded) -> SentimentScorer:  # type: ignore[no-untyped-def]
+    return SentimentScorer.from_loaded(loaded)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +207,25 @@ def test_eval_absa_on_fixture(scorer: SentimentScorer, monkeypatch: pytest.Monke
     assert record["confusion"] == [[2, 0, 0], [0, 1, 0], [0, 0, 3]]
     bad = CliRunner().invoke(app, ["eval", "absa", str(FIXTURES / "tiny_mams.xml"), "--format", "xml"])
     assert "expected one of: text, json" in str(bad.exception)
+
+
+def test_training_is_reproducible_and_writes_a_card(tmp_path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
+    from brandscan.engine.training.sentiment import TrainConfig, train_sentiment
+
+    mams = tmp_path / "mams" / "MAMS-ATSA"
+    mams.mkdir(parents=True)
+    for name in ("train.xml", "val.xml"):
+        (mams / name).write_bytes((FIXTURES / "tiny_mams.xml").read_bytes())
+    config = TrainConfig(seed=0, epochs=1, batch_sentences=3)  # one step: CPU time is scarce in CI
+    outs = []
+    for run in ("a", "b"):
+        result = train_sentiment(tmp_path / "mams", tmp_path / run, config=config, command="test", log=lambda _: None)
+        outs.append(result.out)
+        assert result.figures["MAMS val"].n == 6
+    for name in ("adapter.safetensors", "head.safetensors", "head.json", "adapter.json"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
+    card = (outs[0] / "TRAINING_CARD.md").read_text()
+    assert "Seed 0; 1 epochs" in card and "| MAMS val | 6 |" in card and "`test`" in card
+    # The trained adapter and head load back as `brandscan eval absa --head DIR` loads them.
+    trained = SentimentScorer.from_loaded(loaded, head_dir=outs[0])
+    assert len(trained.score([AspectQuery("The pasta was fine.", 4, 9)])) == 1
