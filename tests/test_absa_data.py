@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from brandscan.engine.absa_data import (
     DatasetError,
     count_terms,

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
-
 from brandscan.engine import report as rp
 from brandscan.engine.catalog import parse_catalog
 from brandscan.engine.mentions import aspect_lexicon
@@ -20,6 +18,7 @@ from brandscan.engine.sentiment import (
     summarize_sentiment,
 )
 from brandscan.engine.sentiment_head import AspectQuery, SentimentScorer
+from typer.testing import CliRunner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "absa"
 CATALOG = """
