@@ -15,8 +15,14 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def tour_commands() -> list[str]:
+    """The tour's commands, and every other README command that analyzes a shipped example."""
     block = README.split("## A 60-second tour", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
-    return [line for line in block.splitlines() if line and not line.startswith(("#", ". "))]
+    commands = [line for line in block.splitlines() if line and not line.startswith(("#", ". "))]
+    rest = README.split("## A 60-second tour", 1)[1].split("```", 2)[2]
+    for later in re.findall(r"```sh\n(.*?)```", rest, re.S):
+        joined = later.replace("\\\n", " ")
+        commands += [line for line in joined.splitlines() if line.startswith("brandscan analyze examples/")]
+    return commands
 
 
 def test_readme_opens_with_the_two_commands() -> None:
