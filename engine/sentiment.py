@@ -104,7 +104,8 @@ def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, 
         while b < sentence.end and (text[b].isalnum() or text[b] in "'’-"):
             b += 1
         word = text[a:b]
-        if not any(c.isalnum() for c in word) or word.lower() in _STOP:
+        overlaps_term = a < term.end and b > term.start  # after widening, e.g. "Comfortable,"
+        if overlaps_term or not any(c.isalnum() for c in word) or word.lower() in _STOP:
             continue
         words[(a, b)] = max(words.get((a, b), 0.0), weight)
     best = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[: options.opinion_spans]
@@ -249,8 +250,16 @@ def summarize_sentiment(
     return out
 
 
+# Opinion words further than this from their term are left out of the summary's evidence span,
+# so that it stays a readable phrase rather than most of a long sentence.
+EVIDENCE_REACH = 60
+
+
 def _covering(opinion: rp.Opinion, text: str) -> rp.Span:
-    """The aspect term and its opinion words as one span of the text ("battery life is superb")."""
-    spans = [opinion.aspect_span, *opinion.opinion_spans]
+    """The aspect term and its nearby opinion words as one span ("battery life is superb")."""
+    term = opinion.aspect_span
+    near = [s for s in opinion.opinion_spans
+            if max(s.start - term.end, term.start - s.end) <= EVIDENCE_REACH]
+    spans = [term, *near]
     start, end = min(s.start for s in spans), max(s.end for s in spans)
     return rp.Span(start, end, text[start:end])

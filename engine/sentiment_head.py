@@ -243,8 +243,8 @@ class SentimentScorer:
         tokenizer: Tokenizer,
         *,
         device: str = "cpu",
-        batch_size: int = 32,
-        batch_chars: int = 8000,
+        batch_size: int = 128,
+        batch_chars: int = 24000,
         top_context: int = 8,
     ) -> None:
         self.encoder = encoder.eval()

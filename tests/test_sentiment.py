@@ -228,3 +228,27 @@ def test_training_is_reproducible_and_writes_a_card(tmp_path: Path, loaded) -> N
     # The trained adapter and head load back as `brandscan eval absa --head DIR` loads them.
     trained = SentimentScorer.from_loaded(loaded, head_dir=outs[0])
     assert len(trained.score([AspectQuery("The pasta was fine.", 4, 9)])) == 1
+
+
+def test_summary_counts_means_and_evidence() -> None:
+    text = "Acme battery is superb. Acme battery died. Acme price is fair enough, I guess, mostly."
+    def op(i: int, brand: str | None, aspect: str, polarity: str, score: float, term: str, word: str, nth: int = 0):  # type: ignore[no-untyped-def]
+        t = [j for j in range(len(text)) if text.startswith(term, j)][nth]
+        w = text.index(word, t)
+        return rp.Opinion(f"o{i}", brand, aspect, polarity, score,  # type: ignore[arg-type]
+                          rp.Span(t, t + len(term), term), (rp.Span(w, w + len(word), word),))
+    opinions = [
+        op(1, "acme", "battery", "positive", 0.9, "battery", "superb"),
+        op(2, "acme", "battery", "negative", -0.5, "battery", "died", 1),
+        op(3, "acme", "price_value", "neutral", 0.1, "price", "fair"),
+        op(4, None, "price_value", "negative", -1.0, "price", "fair"),
+    ]
+    summary = summarize_sentiment(opinions, text)
+    assert list(summary) == ["acme"]
+    battery, price = summary["acme"][0]
+    assert (battery.aspect, battery.positive, battery.negative, battery.neutral) == ("battery", 1, 1, 0)
+    assert battery.mean_score == pytest.approx(0.2)
+    assert battery.strongest_positive == rp.Span(5, 22, "battery is superb")
+    assert battery.strongest_negative is not None and battery.strongest_negative.text == "battery died"
+    assert (price.neutral, price.strongest_positive, price.strongest_negative) == (1, None, None)
+    assert summary["acme"][1] == pytest.approx((0.9 - 0.5 + 0.1) / 3)
