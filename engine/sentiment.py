@@ -56,6 +56,9 @@ class SentimentOptions:
     lookback_sentences: int = 2  # how far back (same passage) a brand mention may be found
     opinion_spans: int = 3  # opinion-word spans kept per opinion, strongest first
     min_weight: float = 0.05  # head attention a word needs to count as opinion evidence
+    # False: aspect terms that no brand mention can claim are not scored (nor reported), which
+    # saves their sentences' encoding when only per-brand figures matter.
+    unattributed: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,14 +133,8 @@ def _merge(spans: list[rp.Span], text: str) -> list[rp.Span]:
     return out
 
 
-@dataclass(frozen=True)
-class _Decision:
-    mention: rp.Mention | None
-    weight: float  # 1.0 for a same-clause/sentence mention; the link probability for linked ones
-
-
 def _attribute(aspect: Segment, clause: Segment, sentence: Segment, earlier: Sequence[Segment],
-               mentions: Sequence[rp.Mention], starts: list[int]) -> _Decision:
+               mentions: Sequence[rp.Mention], starts: list[int]) -> rp.Mention | None:
     def within(seg: Segment) -> list[rp.Mention]:
         lo = bisect.bisect_left(starts, seg.start)
         hi = bisect.bisect_left(starts, seg.end)
@@ -151,14 +148,12 @@ def _attribute(aspect: Segment, clause: Segment, sentence: Segment, earlier: Seq
     for seg in (clause, sentence):
         found = within(seg)
         if found:
-            chosen = min(found, key=distance)
-            return _Decision(chosen, 1.0 if chosen.probability is None else chosen.probability)
+            return min(found, key=distance)
     for seg in reversed(earlier):  # the latest sentence first
         found = within(seg)
         if found:
-            chosen = found[-1]
-            return _Decision(chosen, 1.0 if chosen.probability is None else chosen.probability)
-    return _Decision(None, 0.0)
+            return found[-1]
+    return None
 
 
 def find_opinions(
@@ -192,18 +187,24 @@ def find_opinions(
         k = max(0, bisect.bisect_right([s.start for s in sentences], term.start) - 1)
         located.append((term, sentences, k))
 
+    # Brand decisions come first: they do not depend on polarity, and may spare model work.
+    decisions = []
+    for term, sentences, k in located:
+        clause = clause_of(text, sentences[k], term.start)
+        earlier = sentences[max(0, k - options.lookback_sentences) : k]
+        decisions.append(_attribute(Segment(term.start, term.end), clause, sentences[k], earlier, branded, starts))
+    if not options.unattributed:
+        kept = [i for i, d in enumerate(decisions) if d is not None]
+        located, decisions = [located[i] for i in kept], [decisions[i] for i in kept]
+
     queries = [AspectQuery(text[s[k].start : s[k].end], t.start - s[k].start, t.end - s[k].start)
                for t, s, k in located]
     scores = scorer.score(queries)
 
     opinions = []
-    for (term, sentences, k), scored in zip(located, scores):
+    for (term, sentences, k), mention, scored in zip(located, decisions, scores):
         sentence = sentences[k]
         aspect = Segment(term.start, term.end)
-        clause = clause_of(text, sentence, term.start)
-        earlier = sentences[max(0, k - options.lookback_sentences) : k]
-        decision = _attribute(aspect, clause, sentence, earlier, branded, starts)
-        mention = decision.mention
         evidence = ()
         if mention is not None:
             evidence = (rp.WeightedSpan(mention.start, mention.end, mention.text, 1.0),)

@@ -12,6 +12,7 @@ from brandscan.engine.catalog import parse_catalog
 from brandscan.engine.mentions import aspect_lexicon
 from brandscan.engine.passages import load_tokenizer, tokenize_document
 from brandscan.engine.sentiment import (
+    SentimentOptions,
     clause_of,
     find_opinions,
     sentence_segments,
@@ -186,6 +187,10 @@ def test_linked_it_far_from_the_name(scorer: SentimentScorer, lexicon, tokenizer
     # Without the link the same opinion belongs to no brand: the name is passages away.
     alone = find_opinions(doc, [explicit("m1", "acme", text, "Acme")], lexicon, scorer)
     assert all(o.brand is None for o in alone if o.aspect == "price_value")
+    # Brand-only mode does not score (nor report) what no mention can claim.
+    claimed = find_opinions(doc, [explicit("m1", "acme", text, "Acme")], lexicon, scorer,
+                            SentimentOptions(unattributed=False))
+    assert claimed == () and len(alone) >= 2
 
 
 def test_eval_absa_on_fixture(scorer: SentimentScorer, monkeypatch: pytest.MonkeyPatch) -> None:
