@@ -28,15 +28,27 @@ FEATURES = (
     "max_cosine",  # of v_m with any anchor of e
     "nearest_cosine",
     "has_previous",  # an anchor of e precedes m
-    "log_tokens_previous",  # log(1 + tokens back to it) / 10
+    "log_tokens_previous",  # log(1 + tokens back to it) / 10, capped at the attention window
     "has_next",
-    "log_tokens_next",
-    "log_passages_previous",
+    "log_tokens_next",  # capped likewise
+    # Passage distance is bucketed, not a number: past 3 passages it stops growing, so a brand
+    # named 20 paragraphs back looks like one named 4 back (the head cannot learn a decay it never saw).
+    "previous_same_passage",
+    "previous_1_3_passages",
+    "previous_far",
     "in_window",  # the nearest anchor is within the sliding window: attention can see it locally
     "log_anchors_before",  # salience so far
     "log_anchors_total",
+    "salience_share",  # anchors of e before m / anchors before m of all candidates
+    "only_previous",  # e is the only candidate named before m
+    "most_recent",  # e's anchor is the nearest preceding one among the candidates
     "log_recency_rank",  # rank of e among the candidates by nearest preceding anchor
+    "log_candidates",  # how many entities compete
+    "anchor_sentence_initial",  # e's nearest preceding anchor opens its sentence (a subject proxy)
+    "query_sentence_initial",  # m opens its sentence
+    "parallel",  # both: the syntactic-parallelism heuristic
 )
+FAR_PASSAGES = 3
 KINDS = ("pronoun", "nominal")  # product nominals count as nominals; aliases are decided apart
 
 
@@ -92,8 +104,12 @@ def build_features(
     queries: Sequence[QuerySpec],
     entities: Sequence[EntitySpec],
     window: int,
+    initial: np.ndarray | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K))."""
+    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K)).
+
+    `initial` (n,) bool marks tokens that open a sentence (sentence_initial()); None: all False.
+    """
     device, dtype = hidden.device, hidden.dtype
     n, d = hidden.shape
     Q = len(queries)
@@ -119,15 +135,25 @@ def build_features(
     kind = hidden.new_zeros(Q, len(KINDS))
     numeric = np.zeros((Q, E, len(FEATURES)), dtype=np.float32)
     nearest_index = np.zeros((Q, E), dtype=np.int64)
+    cap = math.log1p(window) / 10
+    if initial is None:
+        initial = np.zeros(n, dtype=bool)
+    entity_np = anchor_entity.cpu().numpy()
     for qi, q in enumerate(queries):
         kind[qi, KINDS.index(q.kind if q.kind in KINDS else "nominal")] = 1.0
+        here = int(passage_of[q.tok_start])
         previous_pos = {}
+        counts_before = {}
         for e in q.entities:
             before = [s for s, _ in entities[e].anchors if s < q.tok_start]
             previous_pos[e] = max(before) if before else -1
+            counts_before[e] = len(before)
         ranking = sorted(q.entities, key=lambda e: -previous_pos[e])
+        named_before = [e for e in q.entities if counts_before[e] > 0]
+        all_before = sum(counts_before.values())
+        q_initial = float(initial[q.tok_start])
         for ei, e in enumerate(q.entities):
-            ids = np.flatnonzero(anchor_entity.cpu().numpy() == e)
+            ids = np.flatnonzero(entity_np == e)
             starts = anchor_start[ids]
             before, after = starts[starts < q.tok_start], starts[starts >= q.tok_end]
             dist = np.abs(starts - q.tok_start)
@@ -135,15 +161,24 @@ def build_features(
             nearest_index[qi, ei] = nearest
             row = numeric[qi, ei]
             row[4] = float(len(before) > 0)
-            row[5] = math.log1p(q.tok_start - before.max()) / 10 if len(before) else 0.0
+            row[5] = min(math.log1p(q.tok_start - before.max()) / 10, cap) if len(before) else 0.0
             row[6] = float(len(after) > 0)
-            row[7] = math.log1p(after.min() - q.tok_start) / 10 if len(after) else 0.0
-            row[8] = math.log1p(abs(int(passage_of[q.tok_start]) - int(passage_of[before.max()]))) if len(
-                before) else 0.0
-            row[9] = float(dist.min() <= half)
-            row[10] = math.log1p(len(before))
-            row[11] = math.log1p(len(starts))
-            row[12] = math.log1p(ranking.index(e))
+            row[7] = min(math.log1p(after.min() - q.tok_start) / 10, cap) if len(after) else 0.0
+            if len(before):
+                back = here - int(passage_of[before.max()])
+                row[8 + (0 if back == 0 else 1 if back <= FAR_PASSAGES else 2)] = 1.0
+            row[11] = float(dist.min() <= half)
+            row[12] = math.log1p(len(before))
+            row[13] = math.log1p(len(starts))
+            row[14] = len(before) / all_before if all_before else 0.0
+            row[15] = float(named_before == [e])
+            row[16] = float(len(before) > 0 and ranking[0] == e)
+            row[17] = math.log1p(ranking.index(e))
+            row[18] = math.log1p(len(q.entities))
+            a_initial = float(initial[before.max()]) if len(before) else 0.0
+            row[19] = a_initial
+            row[20] = q_initial
+            row[21] = a_initial * q_initial
             mask[qi, ei] = True
     numeric_t = torch.from_numpy(numeric).to(device=device, dtype=dtype)
     if anchor_spans:
@@ -159,6 +194,38 @@ def build_features(
         learned = torch.stack([m, torch.log(m + 1e-4), max_cos, near_cos], dim=-1)  # (Q, E, 4)
         feats = torch.cat([learned, numeric_t[..., 4:]], dim=-1) * mask[..., None]
     return qvec, evec, feats, mask, kind
+
+
+_OPENERS = "\"'“‘([«"
+
+
+def sentence_initial(tokens, positions: Sequence[int] | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """(n,) bool: the token opens a sentence (text start, after . ! ? : ; or a line break).
+
+    Only `positions` are tested (all tokens when None), so a 100k-token document costs nothing
+    beyond its candidates and anchors. A cheap subject proxy: a sentence-initial name is usually
+    the subject, and a subject pronoun tends to refer back to a subject (syntactic parallelism).
+    """
+    text: str = tokens.text
+    offsets = tokens.offsets
+    special = tokens.is_special
+    out = np.zeros(tokens.n_tokens, dtype=bool)
+    for i in (range(tokens.n_tokens) if positions is None else positions):
+        if special[i]:
+            continue
+        start = int(offsets[i, 0])
+        if i > 0 and not special[i - 1] and int(offsets[i - 1, 1]) == start:
+            continue  # a continuation piece of a word
+        j = start - 1
+        while j >= 0 and (text[j] in " \t" or text[j] in _OPENERS):
+            j -= 1
+        out[i] = j < 0 or text[j] in ".!?:;\n"
+    return out
+
+
+def initial_positions(queries: Sequence[QuerySpec], entities: Sequence[EntitySpec]) -> list[int]:
+    """The tokens build_features reads `initial` at: query starts and anchor starts."""
+    return sorted({q.tok_start for q in queries} | {s for e in entities for s, _ in e.anchors})
 
 
 def _attention_mass(

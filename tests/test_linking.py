@@ -26,7 +26,6 @@ def run(linking, text, author=None, **options):
     return link_mentions(text, CATALOG, encoder, linker, tokenizer, 512, author, LinkingOptions(**options))
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the shipped head says 'no brand' (p 0.74) for a link 20 passages back; GUM dev 'further' accuracy is 3%")
 def test_pronoun_twenty_paragraphs_after_its_brand(linking):
     filler = "\n\n".join(f"Paragraph {i} talks about the weather and the roads in general terms." for i in range(20))
     text = "Delta Air Lines opened a new lounge.\n\n" + filler + "\n\nThe carrier said it would open more."

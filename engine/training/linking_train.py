@@ -20,7 +20,8 @@ from torch import Tensor
 from ..attribution import row_attention
 from ..globals import select_global_tokens
 from ..linking import layer_attention
-from ..linking_head import EntitySpec, HeadConfig, LinkingHead, QuerySpec, build_features
+from ..linking_head import (EntitySpec, HeadConfig, LinkingHead, QuerySpec, build_features, initial_positions,
+                            sentence_initial)
 from ..passages import TokenizedDocument, tokenize_document
 from .data import LinkDocument
 
@@ -38,6 +39,7 @@ class TrainConfig:
     global_budget: int = 512
     max_queries: int = 64  # per step: long novels have hundreds of queries; sample, keep memory flat
     weight_decay: float = 0.01
+    distant_share: float = 0.3  # per epoch, this share of documents with a distant variant uses it
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +51,7 @@ class Prepared:
     entities: tuple[EntitySpec, ...]
     labels: tuple[int, ...]  # 0 = none, 1 + position of the gold entity within the query's candidates
     passage_distance: tuple[int, ...]
+    initial: np.ndarray  # (n,) bool sentence-initial tokens at query and anchor starts
 
 
 def prepare(doc: LinkDocument, tokenizer, budget: int) -> Prepared | None:  # type: ignore[no-untyped-def]
@@ -84,7 +87,9 @@ def prepare(doc: LinkDocument, tokenizer, budget: int) -> Prepared | None:  # ty
     markers = np.flatnonzero(tokens.is_marker).tolist()
     anchors = [(s, str(e)) for e, ent in enumerate(entities) for s, _ in ent.anchors]
     positions = np.asarray(select_global_tokens(tokens.n_tokens, markers, anchors, budget), dtype=np.int64)
-    return Prepared(doc, tokens, positions, tuple(queries), tuple(entities), tuple(labels), tuple(distances))
+    initial = sentence_initial(tokens, initial_positions(queries, entities))
+    return Prepared(doc, tokens, positions, tuple(queries), tuple(entities), tuple(labels), tuple(distances),
+                    initial)
 
 
 def doc_logits(encoder: torch.nn.Module, head: LinkingHead, item: Prepared, window: int, device: str,
@@ -114,7 +119,7 @@ def doc_logits(encoder: torch.nn.Module, head: LinkingHead, item: Prepared, wind
     queries = [item.queries[i] for i in subset] if subset is not None else list(item.queries)
     rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), device=device)
     att = row_attention(layer_attention(encoder.layers[-1], layer_in), rows, gpos, attention_window)
-    feats = build_features(hidden, att, tokens.passage_of, queries, item.entities, window)
+    feats = build_features(hidden, att, tokens.passage_of, queries, item.entities, window, item.initial)
     return head(*feats)
 
 
@@ -149,7 +154,11 @@ def train(
     device: str,
     log: Callable[[str], None] = print,
     on_epoch: Callable[[int, LinkingHead], None] | None = None,
+    variants: dict[int, Prepared] | None = None,
 ) -> LinkingHead:
+    """`variants` maps an item index to its distant variant (linking_distant.py): each epoch a
+    seeded `distant_share` of those items is replaced by its variant, so the step count is unchanged."""
+    variants = variants or {}
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     head = LinkingHead(HeadConfig(hidden=encoder.config.hidden)).to(device)
@@ -169,6 +178,8 @@ def train(
         total, count, started = 0.0, 0, time.perf_counter()
         for step, index in enumerate(order):
             item = items[index]
+            if index in variants and rng.random() < config.distant_share:
+                item = variants[index]
             subset = list(range(len(item.queries)))
             if len(subset) > config.max_queries:
                 subset = sorted(rng.sample(subset, config.max_queries))
