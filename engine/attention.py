@@ -10,7 +10,11 @@ Implementation: queries are cut into blocks of `block` tokens; each block sees o
 `block + w` keys (its neighbourhood), so the window part is one batched matrix product per chunk of
 blocks. Global keys are a dense side product for every query, merged with the window part through a
 shared, numerically stable log-sum-exp. Global queries run against all keys with an online softmax
-over key chunks. Queries are processed in chunks of `query_chunk` tokens, so the largest temporary is
+over key chunks. For inference on CPU, each of these products (window slabs, global keys, global
+queries per key chunk) goes through torch's fused flash-attention kernel, which returns its
+log-sum-exp, and the partial results are merged by log-sum-exp; training (gradients), other devices
+and `return_probs` take the explicit matrix-product path. Both paths are tested against the dense
+reference. Queries are processed in chunks of `query_chunk` tokens, so the largest temporary is
 O(query_chunk * (block + w + g)) and peak memory stays linear in n. No n x n tensor exists outside
 `dense_reference_attention`.
 """
@@ -111,7 +115,7 @@ def _flash(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor) -> tuple[Tensor, Te
     out, lse = _FLASH_CPU(q, k, v, attn_mask=bias, scale=1.0)
     # the kernel reports lse = 0 (and out = 0) for a row whose keys are all masked
     empty = ~allowed.any(dim=-1)  # broadcastable to lse
-    return out, lse.masked_fill(empty.expand_as(lse) if empty.dim() == lse.dim() else empty, -math.inf)
+    return out, lse.masked_fill(empty.expand_as(lse), -math.inf)
 
 
 def _merge_lse(o1: Tensor, l1: Tensor, o2: Tensor, l2: Tensor) -> tuple[Tensor, Tensor]:
