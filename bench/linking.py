@@ -1,0 +1,102 @@
+"""Linking + attribution overhead as a share of the encoder pass, on one long brand document.
+
+    .venv/bin/python bench/linking.py                     # 100k tokens, attention and rollout
+    .venv/bin/python bench/linking.py --tokens 20000 --threads 2
+
+The document repeats the annotated brand documents of tests/fixtures/brands_eval (marks stripped)
+until it holds --tokens word pieces, so it has the density of candidates (pronouns, nominals,
+ambiguous aliases) and brands of real text. Measured in the same run, on the same document:
+- encoder: the analyzer's one encoder pass with the linking adapter merged (encode_for_linking);
+- candidates: find_candidates over the text;
+- linking: link_document (sense rules, attention rows, features, head, anchors, evidence spans),
+  with --attribution attention and rollout.
+The target (issue 4) is linking + attribution <= 25% of the encoder time.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "brands_eval"
+
+
+def document(tokenizer, tokens: int) -> str:  # type: ignore[no-untyped-def]
+    from brandscan.engine.evaluation.brand_docs import read_brand_docs
+
+    texts = [d.text for d in read_brand_docs(FIXTURES)]
+    per_round = sum(len(tokenizer.encode(t, add_special_tokens=False).ids) for t in texts)
+    rounds = max(1, -(-tokens // per_round))
+    return "\n\n".join(texts * rounds)
+
+
+def best_of(repeats: int, fn):  # type: ignore[no-untyped-def]
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--repeats", type=int, default=1, help="best of this many runs per row")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from brandscan.engine.candidates import find_candidates
+    from brandscan.engine.catalog import load_catalog
+    from brandscan.engine.globals import select_global_tokens
+    from brandscan.engine.linking import LinkingOptions, encode_for_linking, link_document, load_linking
+    from brandscan.engine.mentions import brand_lexicon, find_explicit
+    from brandscan.engine.passages import load_tokenizer, tokenize_document
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    catalog = load_catalog(FIXTURES / "catalog.yaml")
+    loaded, encoder, linker = load_linking(None, "cpu")
+    tokenizer = load_tokenizer(loaded.tokenizer_file)
+    text = document(tokenizer, args.tokens)
+    tokens = tokenize_document(text, tokenizer)
+    explicit = find_explicit(text, brand_lexicon(catalog), catalog)
+    markers = np.flatnonzero(tokens.is_marker).tolist()
+    anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
+    positions = np.asarray(select_global_tokens(tokens.n_tokens, markers, anchors, loaded.config.global_budget),
+                           dtype=np.int64)
+
+    encode_s, encoded = best_of(args.repeats, lambda: encode_for_linking(encoder, tokens, positions))
+    cand_s, candidates = best_of(args.repeats, lambda: find_candidates(text, explicit, catalog))
+    rows = [("encoder pass (adapter merged)", encode_s, None)]
+    rows.append(("candidates", cand_s, None))
+    for method in ("attention", "rollout"):
+        options = LinkingOptions(attribution=method)
+
+        def link():  # type: ignore[no-untyped-def]
+            with torch.inference_mode():
+                return link_document(tokens, explicit, candidates, encoded, positions, catalog, linker, options)
+
+        link_s, result = best_of(args.repeats, link)
+        rows.append((f"linking + {method} attribution", link_s, len(result.mentions)))
+
+    print(f"document: {tokens.n_tokens} tokens, {len(tokens.passages)} passages, {len(explicit)} explicit "
+          f"mentions, {len(candidates)} candidates, {len(positions)} global tokens; "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"{'step':<36} {'seconds':>9} {'% of encoder':>13}")
+    for name, seconds, _ in rows:
+        print(f"{name:<36} {seconds:>9.2f} {100 * seconds / encode_s:>12.1f}%")
+    for method, (_, link_s, _) in zip(("attention", "rollout"), rows[2:]):
+        share = 100 * (cand_s + link_s) / encode_s
+        print(f"overhead (candidates + linking, {method}): {share:.1f}% of the encoder "
+              f"({'within' if share <= 25 else 'over'} the 25% target)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
