@@ -88,7 +88,13 @@ def _writer(batch: Batch, stream: Any) -> Any:
 
 def run_batch(batch: Batch) -> Outcome:
     """Analyze and write everything; returns what happened (the caller turns it into an exit code)."""
-    from brandscan.engine.cache import CacheKeys, ReportCache, default_cache_dir, model_fingerprint
+    from brandscan.engine.cache import (
+        CachedReport,
+        CacheKeys,
+        ReportCache,
+        default_cache_dir,
+        model_fingerprint,
+    )
     from brandscan.engine.documents import ReadOptions, iter_documents
     from brandscan.engine.gates import fired as conditions_met
     from brandscan.engine.pipeline import Analyzer
@@ -114,8 +120,8 @@ def run_batch(batch: Batch) -> Outcome:
         records = run(iter_documents(batch.paths, options, stdin=sys.stdin.buffer), _backend(batch, spec), cache, keys)
         try:
             for record in records:
-                data = rp.to_dict(record) if batch.conditions or rollup is not None else None
-                if batch.conditions and data is not None:
+                data = record.data if isinstance(record, CachedReport) else rp.to_dict(record)
+                if batch.conditions:
                     fired = conditions_met(data, batch.conditions)
                     if fired:
                         met += 1
@@ -123,15 +129,18 @@ def run_batch(batch: Batch) -> Outcome:
                         if isinstance(record, rp.Report):
                             record = dataclasses.replace(record, fired=fired)
                             data["fired"] = list(fired)
+                        elif isinstance(record, CachedReport):
+                            record = record.with_fired(fired)
+                            data = record.data
                 if isinstance(record, rp.ErrorRecord):
                     failed += 1
                     print(f"brandscan: {record.source}: {record.error}", file=sys.stderr)
                 with guard.critical():
                     writer.write(record)
                     written += 1
-                if rollup is not None and data is not None:
+                if rollup is not None:
                     rollup.add(data)
-                progress.advance(record)
+                progress.advance(data)
         except KeyboardInterrupt:
             interrupted = True
         finally:

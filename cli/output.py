@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from brandscan.engine import report as rp
+from brandscan.engine.cache import CachedReport
+
+Record = rp.Report | rp.ErrorRecord | CachedReport
 
 FORMATS = ("auto", "json", "jsonl", "html", "summary-json")
 
@@ -49,15 +52,23 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def encode(record: rp.Report | rp.ErrorRecord, fmt: str) -> bytes:
+def dumps(record: Record, *, pretty: bool = False) -> bytes:
+    """One record as JSON; a cache hit is already in JSON form and serializes to the same bytes."""
+    if isinstance(record, CachedReport):
+        return record.dumps(pretty=pretty)
+    return rp.dumps(record, pretty=pretty)
+
+
+def encode(record: Record, fmt: str) -> bytes:
     """One record in the given format: pretty JSON, one JSON line, or an HTML page."""
-    if fmt == "html" and isinstance(record, rp.Report):
+    if fmt == "html" and isinstance(record, (rp.Report, CachedReport)):
         from brandscan.engine.render import render_html
 
-        return render_html(rp.to_dict(record)).encode("utf-8")
+        data = record.data if isinstance(record, CachedReport) else rp.to_dict(record)
+        return render_html(data).encode("utf-8")
     if fmt == "json":
-        return rp.dumps(record, pretty=True) + b"\n"
-    return rp.dumps(record) + b"\n"
+        return dumps(record, pretty=True) + b"\n"
+    return dumps(record) + b"\n"
 
 
 class StdoutWriter:
@@ -68,10 +79,10 @@ class StdoutWriter:
         self.fmt = fmt
         self.count = 0
 
-    def write(self, record: rp.Report | rp.ErrorRecord) -> None:
+    def write(self, record: Record) -> None:
         if self.fmt == "json_array":
             self.stream.write(b"[\n" if self.count == 0 else b",\n")
-            self.stream.write(rp.dumps(record, pretty=True))
+            self.stream.write(dumps(record, pretty=True))
         else:
             self.stream.write(encode(record, self.fmt))
         self.count += 1
@@ -92,7 +103,7 @@ class DirectoryWriter:
         self.extension = ".html" if self.fmt == "html" else ".json"
         self.count = 0
 
-    def write(self, record: rp.Report | rp.ErrorRecord) -> None:
+    def write(self, record: Record) -> None:
         write_atomic(report_path(self.directory, record.source, self.extension), encode(record, self.fmt))
         self.count += 1
 
@@ -105,7 +116,7 @@ class NullWriter:
 
     count = 0
 
-    def write(self, record: rp.Report | rp.ErrorRecord) -> None:
+    def write(self, record: Record) -> None:
         pass
 
     def close(self) -> None:

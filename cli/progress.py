@@ -39,15 +39,16 @@ class Progress:
             self._task = self._bar.add_task("", total=None)
         return self
 
-    def advance(self, record: Any) -> None:
+    def advance(self, record: dict[str, Any]) -> None:
+        """Count one record, given in its JSON form (`report.to_dict`)."""
         self.documents += 1
-        if hasattr(record, "error"):
+        if "error" in record:
             self.failed += 1
         else:
-            self.tokens += record.stats.tokens
-            self.seconds += record.stats.seconds
+            self.tokens += record["stats"]["tokens"]
+            self.seconds += record["stats"]["seconds"]
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, description=record.source[-60:])
+            self._bar.update(self._task, advance=1, description=str(record["source"])[-60:])
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None

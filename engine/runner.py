@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import report as rp
-from .cache import CacheKeys, ReportCache
+from .cache import CachedReport, CacheKeys, ReportCache
 from .catalog import Catalog
 from .config import AnalyzerConfig
 from .documents import Document, DocumentFailure
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger("brandscan.runner")
 
-Record = rp.Report | rp.ErrorRecord
+Record = rp.Report | rp.ErrorRecord | CachedReport  # CachedReport: a cache hit, in its JSON form
 Item = Document | DocumentFailure
 
 

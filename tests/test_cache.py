@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from brandscan.engine import report as rp
 from brandscan.engine.cache import (
+    CachedReport,
     CacheKeys,
     ReportCache,
     default_cache_dir,
@@ -84,7 +85,12 @@ def test_hits_are_byte_identical_to_fresh_reports_and_skip_the_backend(
     assert backend.submitted == ["d0.txt", "d1.txt", "d2.txt"] and cache.hits == 3
     assert [r.source for r in warm] == ["copy/d0.txt", "copy/d1.txt", "copy/d2.txt"]
     for fresh, cached in zip(cold, warm):
-        assert rp.dumps(dataclasses.replace(cached, source=fresh.source)) == rp.dumps(fresh)
+        assert isinstance(cached, CachedReport)
+        assert cached.dumps() == rp.dumps(dataclasses.replace(fresh, source=cached.source))
+        assert cached.dumps(pretty=True) == rp.dumps(dataclasses.replace(fresh, source=cached.source), pretty=True)
+        assert rp.dumps(cached.report()) == cached.dumps()  # and back to dataclasses
+        fired = ("unlinked>0",)
+        assert cached.with_fired(fired).dumps() == rp.dumps(dataclasses.replace(fresh, source=cached.source, fired=fired))
     assert cold[0].mentions and cold[0].model is not None  # a real report, not an empty shell
 
 
