@@ -43,7 +43,9 @@ _STOP = frozenset([
     "a", "an", "the", "and", "or", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as",
     "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these",
     "those", "i", "we", "you", "he", "she", "they", "my", "our", "your", "their", "me", "us",
-    "them", "so", "very"
+    "them", "so", "very", "but", "than", "then", "if", "when", "which", "who", "what", "there",
+    "here", "out", "up", "into", "about", "after", "before", "has", "have", "had", "do", "did",
+    "does", "got", "get", "i'm", "i've", "they're", "it's", "we're", "you're", "one", "two", "three"
 ])
 
 
@@ -94,8 +96,8 @@ def clause_of(text: str, sentence: Segment, position: int) -> Segment:
     return Segment(start, end)
 
 
-def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, options: SentimentOptions
-                   ) -> tuple[rp.Span, ...]:
+def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, options: SentimentOptions,
+                   names: Sequence[rp.Mention] = ()) -> tuple[rp.Span, ...]:
     # Word-piece weights -> whole words (max over their pieces), skipping the term and stop words.
     words: dict[tuple[int, int], float] = {}
     for s, e, weight in scored.context:
@@ -108,7 +110,10 @@ def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, 
             b += 1
         word = text[a:b]
         overlaps_term = a < term.end and b > term.start  # after widening, e.g. "Comfortable,"
-        if overlaps_term or not any(c.isalnum() for c in word) or word.lower() in _STOP:
+        # A brand's name is who the opinion is about, never what it says.
+        is_name = any(a < m.end and b > m.start for m in names)
+        plain = word.lower().replace("’", "'")
+        if overlaps_term or is_name or not any(c.isalnum() for c in word) or plain in _STOP:
             continue
         words[(a, b)] = max(words.get((a, b), 0.0), weight)
     best = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[: options.opinion_spans]
@@ -133,24 +138,26 @@ def _merge(spans: list[rp.Span], text: str) -> list[rp.Span]:
     return out
 
 
+def _within(mentions: Sequence[rp.Mention], starts: list[int], seg: Segment) -> list[rp.Mention]:
+    """Mentions lying wholly inside `seg`; `starts` are the mentions' sorted start offsets."""
+    lo = bisect.bisect_left(starts, seg.start)
+    hi = bisect.bisect_left(starts, seg.end)
+    return [m for m in mentions[lo:hi] if m.end <= seg.end]
+
+
 def _attribute(aspect: Segment, clause: Segment, sentence: Segment, earlier: Sequence[Segment],
                mentions: Sequence[rp.Mention], starts: list[int]) -> rp.Mention | None:
-    def within(seg: Segment) -> list[rp.Mention]:
-        lo = bisect.bisect_left(starts, seg.start)
-        hi = bisect.bisect_left(starts, seg.end)
-        return [m for m in mentions[lo:hi] if m.end <= seg.end]
-
     def distance(m: rp.Mention) -> tuple[int, int]:
         # Nearest first; at equal distance the mention before the term ("Acme's battery") wins.
         gap = aspect.start - m.end if m.end <= aspect.start else m.start - aspect.end
         return (max(gap, 0), 0 if m.end <= aspect.start else 1)
 
     for seg in (clause, sentence):
-        found = within(seg)
+        found = _within(mentions, starts, seg)
         if found:
             return min(found, key=distance)
     for seg in reversed(earlier):  # the latest sentence first
-        found = within(seg)
+        found = _within(mentions, starts, seg)
         if found:
             return found[-1]
     return None
@@ -215,7 +222,7 @@ def find_opinions(
             polarity=scored.polarity,  # type: ignore[arg-type]  # one of POLARITIES
             score=scored.score,
             aspect_span=rp.Span(term.start, term.end, text[term.start : term.end]),
-            opinion_spans=_opinion_words(text, sentence, scored, aspect, options),
+            opinion_spans=_opinion_words(text, sentence, scored, aspect, options, _within(branded, starts, sentence)),
             mention=mention.id if mention is not None else None,
             evidence=evidence,
         ))
