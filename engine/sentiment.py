@@ -108,6 +108,10 @@ def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, 
             a -= 1
         while b < sentence.end and (text[b].isalnum() or text[b] in "'’-"):
             b += 1
+        while a < b and not text[a].isalnum():  # a punctuation piece widened into "weeks,"
+            a += 1
+        while b > a and not text[b - 1].isalnum():
+            b -= 1
         word = text[a:b]
         overlaps_term = a < term.end and b > term.start  # after widening, e.g. "Comfortable,"
         # A brand's name is who the opinion is about, never what it says.
@@ -222,7 +226,9 @@ def find_opinions(
             polarity=scored.polarity,  # type: ignore[arg-type]  # one of POLARITIES
             score=scored.score,
             aspect_span=rp.Span(term.start, term.end, text[term.start : term.end]),
-            opinion_spans=_opinion_words(text, sentence, scored, aspect, options, _within(branded, starts, sentence)),
+            # A neutral term is one the sentence passes no judgement on: no opinion words to show.
+            opinion_spans=() if scored.polarity == "neutral" else _opinion_words(
+                text, sentence, scored, aspect, options, _within(branded, starts, sentence)),
             mention=mention.id if mention is not None else None,
             evidence=evidence,
         ))
