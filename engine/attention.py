@@ -129,15 +129,21 @@ def _merge_lse(o1: Tensor, l1: Tensor, o2: Tensor, l2: Tensor) -> tuple[Tensor, 
     return out, m + torch.log(denom)
 
 
+def _batch_blocks(t: Tensor) -> Tensor:
+    """(B, nb, h, L, d) -> (B*nb, h, L, d). With B = 1 this stays a strided view of the projection
+    output (overlapping key slabs included): the fused kernel reads strides, so nothing is copied."""
+    return t[0] if t.shape[0] == 1 else t.reshape(-1, *t.shape[2:])
+
+
 def _window_global_fused(
     q: Tensor, k_slab: Tensor, v_slab: Tensor, slab_window_key: Tensor,
     k_glob: Tensor, v_glob: Tensor, glob_valid: Tensor, half: int, block: int,
 ) -> Tensor:
     B, h, Cp, d = q.shape
     nb, span = Cp // block, block + 2 * half
-    qb = q.view(B, h, nb, block, d).transpose(1, 2).reshape(B * nb, h, block, d)  # (B*nb, h, b, d)
-    kw = k_slab.unfold(2, span, block).permute(0, 2, 1, 4, 3).reshape(B * nb, h, span, d)  # (B*nb, h, span, d)
-    vw = v_slab.unfold(2, span, block).permute(0, 2, 1, 4, 3).reshape(B * nb, h, span, d)
+    qb = _batch_blocks(q.view(B, h, nb, block, d).transpose(1, 2))  # (B*nb, h, b, d)
+    kw = _batch_blocks(k_slab.unfold(2, span, block).permute(0, 2, 1, 4, 3))  # (B*nb, h, span, d)
+    vw = _batch_blocks(v_slab.unfold(2, span, block).permute(0, 2, 1, 4, 3))
     allowed = _band(block, half, q.device) & slab_window_key.unfold(1, span, block).reshape(B * nb, 1, span)
     o_w, l_w = _flash(qb, kw, vw, allowed[:, None])  # (B*nb, h, b, d), (B*nb, h, b)
     o_w = o_w.view(B, nb, h, block, d).transpose(1, 2).reshape(B, h, Cp, d)
