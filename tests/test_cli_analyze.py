@@ -114,13 +114,13 @@ def test_a_batch_with_a_bad_file_writes_the_rest_and_exits_3(tmp_path: Path, rev
 
 def test_several_documents_stream_as_json_lines(tmp_path: Path) -> None:
     feed = tmp_path / "feed.jsonl"
-    lines = [{"id": "a", "text": "Norvik Outdoor"}, {"id": "b", "body": "no text field"}, {"id": "c", "text": "Shell"}]
+    lines = [{"id": "a", "text": "Norvik Outdoor"}, {"id": "b", "body": "no text field"}, {"id": "c", "text": "Aurora Airways"}]
     feed.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
     result = run("analyze", str(feed), "-c", str(CATALOG))
     assert result.exit_code == 3
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["source"] for r in records] == [f"{feed}#a", f"{feed}#b", f"{feed}#c"]
-    assert "error" in records[1] and records[2]["mentions"][0]["brand"] == "shell"
+    assert "error" in records[1] and records[2]["mentions"][0]["brand"] == "aurora-air"
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def test_brand_doc_format_and_scores():
 
 def test_fixture_documents_parse():
     docs = read_brand_docs(FIXTURES)
-    assert len(docs) == 3
+    assert len(docs) == 5
     for doc in docs:
         assert doc.gold and "[[" not in doc.text and "{{" not in doc.text
 
