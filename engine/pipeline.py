@@ -153,9 +153,10 @@ class Analyzer:
         opinions: tuple[rp.Opinion, ...] = ()
         sentiment: dict[str, tuple[tuple[rp.AspectSentiment, ...], float]] = {}
         if stages.scorer is not None and tokens.n_tokens:
-            from .sentiment import find_opinions, summarize_sentiment
+            from .sentiment import SentimentOptions, find_opinions, summarize_sentiment
 
-            opinions = find_opinions(tokens, mentions, self._aspects, stages.scorer)
+            options = SentimentOptions(unattributed=self.config.unbranded_opinions)
+            opinions = find_opinions(tokens, mentions, self._aspects, stages.scorer, options)
             sentiment = summarize_sentiment(opinions, text)
 
         warnings = list(document.warnings) + list(stages.skipped)
