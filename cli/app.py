@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
@@ -26,6 +25,9 @@ app = typer.Typer(
 
 
 def _version() -> str:
+    # Imported here: importlib.metadata costs a noticeable share of `brandscan --help`.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("brandscan")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
