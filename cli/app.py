@@ -21,6 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich's help formatter imports markdown parsers, which alone would take
+    # `brandscan --help` past its 0.5 s budget.
+    rich_markup_mode=None,
 )
 
 
