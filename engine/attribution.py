@@ -178,7 +178,10 @@ def evidence_spans(
     """
     text = tokens.text
     words: dict[tuple[int, int], float] = {}
-    for position, weight in weights.items():
+    # Only the heaviest keys can make the top words; a row has w + g keys, and growing every one
+    # of them to its word in Python cost more than the rest of linking on long documents.
+    heaviest = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[: max(64, 8 * top)]
+    for position, weight in heaviest:
         if tokens.is_special[position]:
             continue
         start, end = (int(v) for v in tokens.offsets[position])
