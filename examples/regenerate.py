@@ -21,7 +21,7 @@ def main() -> int:
         target = out / f"{document.name}.json"
         done = subprocess.run(
             [str(brandscan), "analyze", str(document.relative_to(HERE.parent)), "-c", "examples/brands.yaml",
-             "--format", "json", "--no-cache"],
+             "--format", "json", "--no-cache", "--include-text"],
             cwd=HERE.parent, capture_output=True,
         )
         if done.returncode != 0:
