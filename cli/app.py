@@ -12,6 +12,9 @@ import typer
 
 from brandscan.engine.errors import BrandscanError
 
+# Exit code for a bug (EX_SOFTWARE): distinct from 1, which means a --fail-on condition was met.
+EXIT_INTERNAL = 70
+
 # One module per command or command group; each exposes `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = ["analyze", "models", "render", "train", "eval"]
 
@@ -66,3 +69,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("brandscan: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception:  # a bug, not a user error: keep the traceback, and an exit code of its own
+        import traceback
+
+        traceback.print_exc()
+        print("brandscan: internal error (a bug): please report it with the traceback above", file=sys.stderr)
+        sys.exit(EXIT_INTERNAL)

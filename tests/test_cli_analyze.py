@@ -158,3 +158,14 @@ def test_help_does_not_import_torch() -> None:
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
     done = subprocess.run([str(BRANDSCAN), "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("brandscan ")
+
+
+def test_a_bug_is_not_mistaken_for_a_fired_condition(review: Path) -> None:
+    # Exit 1 means "a --fail-on condition was met"; an unexpected exception must not look like it.
+    probe = (
+        "import sys; from brandscan.cli import app as a; "
+        "a.app = lambda: (_ for _ in ()).throw(RuntimeError('boom')); a.main()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 70
+    assert "RuntimeError: boom" in done.stderr and "internal error" in done.stderr
