@@ -244,7 +244,7 @@ def link_document(
     if options.attribution == "rollout":
         layers = [layer_attention(l, x) for l, x in zip(encoded.layers, encoded.layer_inputs)]
         with torch.inference_mode():
-            weights = rollout(layers[-options.rollout_layers:], rows, globals_t, encoded.window)
+            weights = rollout(layers[-options.rollout_layers:], rows, globals_t, encoded.window, top=att)
     else:
         weights = row_weights(att)
     for qi, (q, c) in enumerate(zip(queries, query_candidates)):
