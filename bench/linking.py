@@ -59,10 +59,10 @@ def main() -> None:
     from brandscan.engine.mentions import brand_lexicon, find_explicit
     from brandscan.engine.passages import load_tokenizer, tokenize_document
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     catalog = load_catalog(FIXTURES / "catalog.yaml")
     loaded, encoder, linker = load_linking(None, "cpu")
+    if args.threads:  # after loading: load_model sets torch's threads to all cores
+        torch.set_num_threads(args.threads)
     tokenizer = load_tokenizer(loaded.tokenizer_file)
     text = document(tokenizer, args.tokens)
     tokens = tokenize_document(text, tokenizer)
