@@ -156,6 +156,7 @@ def link_document(
     out: list[rp.Mention] = []
     rejected: list[tuple[int, int]] = []
     passage_span = {p.index: (p.start, p.end) for p in tokens.passages}
+    global_set = set(global_positions.tolist())
 
     # 1. Sense decisions for ambiguous aliases; accepted ones become anchors like any explicit.
     anchors_by_brand: dict[str, list[ExplicitMention]] = {}
@@ -176,7 +177,7 @@ def link_document(
             rejected.append((c.start, c.end))
         other = rp.Alternative(None if brand else c.explicit.brand, 1.0 - p if brand else p)
         out.append(rp.Mention("", brand, c.explicit.kind, c.start, c.end, c.text, passage, round(max(p, 1 - p), 4),
-                              first in set(global_positions.tolist()), other,
+                              first in global_set, other,
                               rp.Attribution("context", evidence=_context_evidence(text, passage_span[passage],
                                                                                       c.explicit, catalog))))
     brands = sorted(anchors_by_brand, key=lambda b: (anchors_by_brand[b][0].start, b))
@@ -185,6 +186,12 @@ def link_document(
         for b in brands
     ]
     anchor_mentions = [sorted(anchors_by_brand[b], key=lambda m: m.start) for b in brands]
+    # Per brand, its anchors' first tokens (sorted, as the mentions are): nearest-anchor lookups by
+    # bisection, and every anchor token -> (brand, anchor), so a candidate's attention finds its
+    # anchors in one pass over the keys it attended rather than one pass per anchor.
+    anchor_starts = [np.fromiter((s for s, _ in e.anchors), dtype=np.int64, count=len(e.anchors)) for e in entities]
+    anchor_of_token = {p: (i, j) for i, e in enumerate(entities) for j, (s, t) in enumerate(e.anchors)
+                       for p in range(s, t)}
 
     # 2. Rule links: first person in a brand's turn or under --author.
     queries: list[QuerySpec] = []
@@ -197,8 +204,9 @@ def link_document(
         if c.person == 1:
             brand = c.brands[0]
             if brand in brands:
-                anchor = _nearest_before(anchor_mentions[brands.index(brand)], c.start)
-                anchors = (_anchor(anchor, tokens, 1.0),) if anchor is not None else ()
+                i = brands.index(brand)
+                anchor = anchor_mentions[i][_nearest_before(anchor_starts[i], span[0])]
+                anchors = (_anchor(anchor, tokens, 1.0),)
             else:
                 anchors = ()
             out.append(rp.Mention("", brand, "pronoun", c.start, c.end, c.text, passage, 1.0, False,
@@ -207,7 +215,7 @@ def link_document(
         allowed = [i for i, b in enumerate(brands) if not c.brands or b in c.brands]
         if not allowed:
             continue
-        allowed.sort(key=lambda i: (min(abs(s - span[0]) for s, _ in entities[i].anchors), i))
+        allowed.sort(key=lambda i: (_token_distance(anchor_starts[i], span[0]), i))
         allowed = sorted(allowed[:MAX_ENTITIES])
         queries.append(QuerySpec(span[0], span[1], "pronoun" if c.kind == "pronoun" else "nominal", tuple(allowed)))
         query_candidates.append(c)
@@ -255,12 +263,13 @@ def link_document(
         alt = rp.Alternative(brands[q.entities[runner - 1]] if runner > 0 else None, float(p[runner]))
         if brand is None and choice == 0 and runner > 0:
             alt = rp.Alternative(brands[q.entities[runner - 1]], float(p[runner]))
-        merged: dict[int, float] = {}
-        for position in range(q.tok_start, q.tok_end):
-            for k, w in weights.get(position, {}).items():
-                merged[k] = merged.get(k, 0.0) + w / (q.tok_end - q.tok_start)
+        merged = _merged_rows(weights, q.tok_start, q.tok_end)
         shown = brand if brand is not None else alt.brand
-        anchors = _anchors(anchor_mentions[brands.index(shown)], tokens, merged, c.start, options.anchors) if shown else ()
+        anchors = ()
+        if shown is not None:
+            i = brands.index(shown)
+            anchors = _anchors(i, anchor_mentions[i], anchor_starts[i], anchor_of_token, tokens, merged, q.tok_start,
+                               options.anchors)
         evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans)
         kind = "pronoun" if c.kind == "pronoun" else "nominal" if c.kind == "nominal" else "product"
         out.append(rp.Mention("", brand, kind, c.start, c.end, c.text, int(tokens.passage_of[q.tok_start]),
@@ -275,9 +284,26 @@ def _cast(att, dtype):  # type: ignore[no-untyped-def]
     return RowAttention(att.rows, att.keys, att.probs.to(dtype))
 
 
-def _nearest_before(mentions: Sequence[ExplicitMention], position: int) -> ExplicitMention | None:
-    before = [m for m in mentions if m.start < position]
-    return before[-1] if before else (mentions[0] if mentions else None)
+def _merged_rows(weights: dict[int, dict[int, float]], start: int, end: int) -> dict[int, float]:
+    """The mean attention row of a candidate's word pieces [start, end) (read only: may be shared)."""
+    if end - start == 1:  # most candidates are one word piece: its row as it is
+        return weights.get(start, {})
+    merged: dict[int, float] = {}
+    for position in range(start, end):
+        for k, w in weights.get(position, {}).items():
+            merged[k] = merged.get(k, 0.0) + w / (end - start)
+    return merged
+
+
+def _nearest_before(starts: np.ndarray, position: int) -> int:
+    """Index of the last anchor starting before token `position` (the first anchor when none does)."""
+    return max(int(np.searchsorted(starts, position)) - 1, 0)
+
+
+def _token_distance(starts: np.ndarray, position: int) -> int:
+    """Token distance from `position` to the nearest anchor start (`starts` sorted, non-empty)."""
+    i = int(np.searchsorted(starts, position))
+    return min(abs(int(starts[j]) - position) for j in (i - 1, i) if 0 <= j < len(starts))
 
 
 def _anchor(m: ExplicitMention, tokens: TokenizedDocument, weight: float) -> rp.Anchor:
@@ -285,19 +311,20 @@ def _anchor(m: ExplicitMention, tokens: TokenizedDocument, weight: float) -> rp.
     return rp.Anchor("", m.start, m.end, m.text, int(tokens.passage_of[first]), weight)
 
 
-def _anchors(mentions: Sequence[ExplicitMention], tokens: TokenizedDocument, weights: dict[int, float],
+def _anchors(brand: int, mentions: Sequence[ExplicitMention], starts: np.ndarray,
+             anchor_of_token: dict[int, tuple[int, int]], tokens: TokenizedDocument, weights: dict[int, float],
              position: int, top: int) -> tuple[rp.Anchor, ...]:
     """The brand's anchor mentions by the attention the candidate gave them, normalized."""
-    scored = []
-    for m in mentions:
-        s, e = tokens.token_span(m.start, m.end)
-        scored.append((sum(weights.get(p, 0.0) for p in range(s, e)), m))
-    total = sum(w for w, _ in scored)
+    scored: dict[int, float] = {}
+    for key, w in weights.items():
+        hit = anchor_of_token.get(key)
+        if hit is not None and hit[0] == brand:
+            scored[hit[1]] = scored.get(hit[1], 0.0) + w
+    total = sum(scored.values())
     if total <= 0:  # nothing reached: name the nearest preceding mention, with no weight
-        m = _nearest_before(mentions, position)
-        return (_anchor(m, tokens, 0.0),) if m is not None else ()
-    best = sorted(scored, key=lambda wm: (-wm[0], wm[1].start))[:top]
-    return tuple(_anchor(m, tokens, w / total) for w, m in sorted(best, key=lambda wm: wm[1].start) if w > 0)
+        return (_anchor(mentions[_nearest_before(starts, position)], tokens, 0.0),)
+    best = sorted(scored.items(), key=lambda jw: (-jw[1], mentions[jw[0]].start))[:top]
+    return tuple(_anchor(mentions[j], tokens, w / total) for j, w in sorted(best) if w > 0)
 
 
 def _context_evidence(text: str, passage: tuple[int, int], mention: ExplicitMention,
