@@ -134,6 +134,31 @@ class Layer(nn.Module):
         q, k, v = att.split(att.query(x)), att.split(att.key(x)), att.split(att.value(x))  # (B, h, n, dh)
         return self.finish(att.merge(dense_sdpa(q, k, v, key_valid)), x)
 
+    def chunk(
+        self, slab: Tensor, slab_key: Tensor, x: Tensor, key_valid: Tensor,
+        k_glob: Tensor, v_glob: Tensor, glob_valid: Tensor, half: int, block: int, return_probs: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """One chunk of C queries through the whole layer.
+
+        slab (B, cp + 2*half, d): hidden states of positions c0 - half .. c0 + cp + half, zero outside
+        the sequence (cp: C rounded up to whole blocks); slab_key (B, cp + 2*half): which of them are
+        window keys; x (B, C, d) and key_valid (B, C): the chunk itself. Returns the layer output
+        (B, C, d), the chunk's own keys and values (B, h, C, dh) for the global queries, and with
+        return_probs the window and global-key probabilities (B, h, C, w+1), (B, h, C, g).
+        """
+        att = self.attention
+        C, cp = x.shape[1], slab.shape[1] - 2 * half
+        scale = 1.0 / math.sqrt(x.shape[2] // att.heads)
+        k_slab, v_slab = att.split(att.key(slab)), att.split(att.value(slab))  # (B, h, cp + 2*half, dh)
+        q = att.split(att.query(slab[:, half : half + cp])) * scale  # (B, h, cp, dh)
+        o, pw, pg = window_global_attention(
+            q, k_slab, v_slab, slab_key, k_glob, v_glob, glob_valid, half, block, return_probs
+        )
+        attn = att.merge(o[:, :, :C]).masked_fill(~key_valid[:, :, None], 0.0)  # (B, C, d): padded queries see nothing
+        probs = (pw[:, :, :C], pg[:, :, :C]) if return_probs else None
+        # the chunk's own keys sit at slab offset half
+        return self.finish(attn, x), k_slab[:, :, half : half + C], v_slab[:, :, half : half + C], probs
+
     def forward_sparse(
         self, x: Tensor, layout: GlobalLayout, half: int, chunk: int, block: int, return_probs: bool
     ) -> tuple[Tensor, SparseAttention | None]:
@@ -151,21 +176,14 @@ class Layer(nn.Module):
             c1 = min(n, c0 + chunk)
             cp = -(-(c1 - c0) // block) * block  # whole blocks
             slab = pad_slab(x, 1, c0 - half, c0 + cp + half)  # (B, cp + 2*half, d)
-            k_slab, v_slab = att.split(att.key(slab)), att.split(att.value(slab))  # (B, h, S, dh)
-            q = att.split(att.query(pad_slab(x, 1, c0, c0 + cp))) * scale  # (B, h, cp, dh)
-            o, pw, pg = window_global_attention(
-                q, k_slab, v_slab, pad_slab(layout.window_key, 1, c0 - half, c0 + cp + half, False),
-                k_glob, v_glob, layout.valid, half, block, return_probs,
+            slab_key = pad_slab(layout.window_key, 1, c0 - half, c0 + cp + half, False)  # (B, cp + 2*half)
+            out[:, c0:c1], k_own, v_own, probs = self.chunk(
+                slab, slab_key, x[:, c0:c1], layout.key_valid[:, c0:c1], k_glob, v_glob, layout.valid,
+                half, block, return_probs,
             )
-            attn = att.merge(o[:, :, : c1 - c0])  # (B, C, d)
-            attn = attn.masked_fill(~layout.key_valid[:, c0:c1, None], 0.0)  # padded queries see nothing
-            out[:, c0:c1] = self.finish(attn, x[:, c0:c1])
-            if return_probs:
-                win_p[:, :, c0:c1] = pw[:, :, : c1 - c0]
-                to_g[:, :, c0:c1] = pg[:, :, : c1 - c0]
-            # the chunk's own keys sit at slab offset half
-            glob.update(k_slab[:, :, half : half + c1 - c0], v_slab[:, :, half : half + c1 - c0],
-                        layout.key_valid[:, c0:c1], c0)
+            if probs is not None:
+                win_p[:, :, c0:c1], to_g[:, :, c0:c1] = probs
+            glob.update(k_own, v_own, layout.key_valid[:, c0:c1], c0)
         o_glob, from_g = glob.finish()  # (B, h, g, dh)
         scatter_global_rows(out, layout, self.finish(att.merge(o_glob), x_glob))
         if not return_probs:
