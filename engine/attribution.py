@@ -210,16 +210,25 @@ def _expand(flow: _Flow, rows: int, layer: LayerAttention, global_positions: Ten
     parts = []
     for a, lo, hi in zip(range(0, rows, step), cuts, cuts[1:]):
         owner, key, weight, p = flow.owner[lo:hi] - a, flow.key[lo:hi], flow.weight[lo:hi], pick[lo:hi]
-        # A dense (rows, n) accumulator: bincount and a scan are linear, where sorting the entries
-        # (np.unique) cost several times the whole expansion.
+        # A dense (rows, columns) accumulator over the key positions this chunk touches: bincount
+        # and a scan are linear, where sorting the entries (np.unique) cost several times the whole
+        # expansion, and compacting the columns keeps the scan off the n - columns untouched keys.
         u = np.searchsorted(expand, key[p])  # (e,) each expanded entry's row in `below_*`
-        cells = np.take(below_keys, u, axis=0)  # (e, K+1); padded keys point at 0 with weight 0
-        cells += (owner[p] * n)[:, None]
+        below = np.take(below_keys, u, axis=0)  # (e, K+1); padded keys point at 0 with weight 0
+        kept = key[~p]  # unexpanded mass passes straight down
+        touched = np.zeros(n, dtype=bool)
+        touched[below.ravel()] = True
+        touched[kept] = True
+        columns = np.flatnonzero(touched)  # (c,) sorted key positions
+        column_of = np.zeros(n, dtype=np.int64)
+        column_of[columns] = np.arange(len(columns))
+        width = len(columns)
+        cells = column_of[below] + (owner[p] * width)[:, None]  # (e, K+1)
         spread = np.take(below_weights, u, axis=0) * weight[p, None]  # (e, K+1) float64
-        acc = np.bincount(cells.ravel(), weights=spread.ravel(), minlength=(min(a + step, rows) - a) * n)
-        acc[owner[~p] * n + key[~p]] += weight[~p]  # unexpanded mass passes straight down; cells unique
+        acc = np.bincount(cells.ravel(), weights=spread.ravel(), minlength=(min(a + step, rows) - a) * width)
+        acc[owner[~p] * width + column_of[kept]] += weight[~p]  # (owner, key) cells are unique here
         nz = np.flatnonzero(acc)
-        parts.append(_Flow(nz // n + a, nz % n, acc[nz]))
+        parts.append(_Flow(nz // width + a, columns[nz % width], acc[nz]))
     if not parts:
         return flow
     return _Flow(*(np.concatenate([getattr(f, name) for f in parts]) for name in ("owner", "key", "weight")))
