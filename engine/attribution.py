@@ -48,6 +48,9 @@ STOPWORDS = frozenset(
     "their this that these those he she his her we our us i you".split()
 )
 
+# Attention rows as arrays: query position -> (key positions (m,) int64, weights (m,) float64).
+RowWeights = dict[int, tuple[np.ndarray, np.ndarray]]
+
 # A layer's query and key projections: hidden (m, d) -> (m, d), as the encoder computes them.
 Projection = Callable[[Tensor], Tensor]
 
@@ -174,10 +177,19 @@ def rollout(
     layers: Sequence[LayerAttention], rows: Tensor, global_positions: Tensor, window: int,
     top: RowAttention | None = None,
 ) -> dict[int, dict[int, float]]:
-    """Attention rollout for `rows` through the last layers (lowest first in `layers`).
+    """Attention rollout for `rows` through the last layers (lowest first in `layers`), each row as
+    {key position: weight}.
 
     `top`, when given, is row_attention(layers[-1], rows, ...), already computed by the caller.
     """
+    return _as_dicts(rollout_rows(layers, rows, global_positions, window, top))
+
+
+def rollout_rows(
+    layers: Sequence[LayerAttention], rows: Tensor, global_positions: Tensor, window: int,
+    top: RowAttention | None = None,
+) -> RowWeights:
+    """rollout() with each row as (key positions, weights) arrays: no per-key Python objects."""
     n = int(layers[-1].inputs.shape[0])
     chunks = [top] if top is not None else _attention_chunks(layers[-1], rows, global_positions, window)
     order, keys, weights = _mixed_rows(chunks)  # (r,), (r, K+1), (r, K+1)
@@ -191,8 +203,11 @@ def rollout(
     for layer in reversed(layers[:-1]):
         flow = _expand(flow, len(order), layer, global_positions, window, n)
     bounds = np.searchsorted(flow.owner, np.arange(len(order) + 1)).tolist()
-    key, weight = flow.key.tolist(), flow.weight.tolist()
-    return {row: dict(zip(key[a:b], weight[a:b])) for row, a, b in zip(order.tolist(), bounds, bounds[1:])}
+    return {row: (flow.key[a:b], flow.weight[a:b]) for row, a, b in zip(order.tolist(), bounds, bounds[1:])}
+
+
+def _as_dicts(rows: RowWeights) -> dict[int, dict[int, float]]:
+    return {row: dict(zip(keys.tolist(), weights.tolist())) for row, (keys, weights) in rows.items()}
 
 
 def _expand(flow: _Flow, rows: int, layer: LayerAttention, global_positions: Tensor, window: int, n: int) -> _Flow:
@@ -282,20 +297,35 @@ def _rows_per_chunk(n: int, entries_per_row: int) -> int:
 
 def row_weights(att: RowAttention) -> dict[int, dict[int, float]]:
     """Head-averaged attention of each row as {key position: weight}."""
-    mean = att.head_mean().detach().float().cpu().numpy()  # (r, K)
+    return _as_dicts(row_weight_arrays(att))
+
+
+def row_weight_arrays(att: RowAttention) -> RowWeights:
+    """Head-averaged attention of each row as (key positions, weights) arrays, padding dropped."""
+    mean = att.head_mean().detach().float().cpu().numpy().astype(np.float64)  # (r, K)
     keys = att.keys.cpu().numpy()
-    out: dict[int, dict[int, float]] = {}
-    for r, row in enumerate(att.rows.tolist()):
-        valid = keys[r] >= 0
-        out[row] = dict(zip(keys[r][valid].tolist(), mean[r][valid].tolist()))
-    return out
+    valid = keys >= 0
+    return {row: (keys[r][valid[r]], mean[r][valid[r]]) for r, row in enumerate(att.rows.tolist())}
+
+
+def merge_rows(rows: RowWeights, positions: range) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of the rows at `positions` (a candidate's word pieces) as (keys, weights)."""
+    parts = [rows[p] for p in positions if p in rows]
+    if len(parts) == 1 and len(positions) == 1:
+        return parts[0]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    keys, inverse = np.unique(np.concatenate([k for k, _ in parts]), return_inverse=True)
+    weights = np.bincount(inverse, weights=np.concatenate([w for _, w in parts]), minlength=len(keys))
+    return keys, weights / len(positions)
 
 
 _WORDISH = re.compile(r"\w")
 
 
 def evidence_spans(
-    tokens: TokenizedDocument, weights: dict[int, float], exclude: tuple[int, int], top: int
+    tokens: TokenizedDocument, weights: dict[int, float] | tuple[np.ndarray, np.ndarray],
+    exclude: tuple[int, int], top: int,
 ) -> tuple[WeightedSpan, ...]:
     """Key weights -> the `top` heaviest words (word pieces merged), normalized to sum to 1.
 
@@ -327,15 +357,18 @@ def evidence_spans(
     )
 
 
-def _heaviest(weights: dict[int, float], k: int) -> list[tuple[int, float]]:
+def _heaviest(weights: dict[int, float] | tuple[np.ndarray, np.ndarray], k: int) -> list[tuple[int, float]]:
     """The k heaviest (position, weight) pairs, heaviest first, ties to the lower position."""
-    if len(weights) <= k:
-        return sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    if isinstance(weights, dict):
+        keys = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
+        values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+    else:
+        keys, values = weights
     # A rollout row holds over a thousand keys: partition in numpy rather than sort in Python.
-    keys = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
-    values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
-    cut = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest weight
-    best = np.flatnonzero(values >= cut)
+    best = np.arange(len(values))
+    if len(values) > k:
+        cut = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest weight
+        best = np.flatnonzero(values >= cut)
     best = best[np.lexsort((keys[best], -values[best]))][:k]
     return list(zip(keys[best].tolist(), values[best].tolist()))
 

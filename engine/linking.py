@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from . import report as rp
-from .attribution import LayerAttention, evidence_spans, rollout, row_attention, row_weights
+from .attribution import LayerAttention, evidence_spans, merge_rows, rollout_rows, row_attention, row_weight_arrays
 from .candidates import Candidate
 from .catalog import Catalog
 from .linking_head import (EntitySpec, LinkingHead, QuerySpec, build_features, initial_positions, load_head,
@@ -190,8 +190,11 @@ def link_document(
     # bisection, and every anchor token -> (brand, anchor), so a candidate's attention finds its
     # anchors in one pass over the keys it attended rather than one pass per anchor.
     anchor_starts = [np.fromiter((s for s, _ in e.anchors), dtype=np.int64, count=len(e.anchors)) for e in entities]
-    anchor_of_token = {p: (i, j) for i, e in enumerate(entities) for j, (s, t) in enumerate(e.anchors)
-                       for p in range(s, t)}
+    brand_of_token = np.full(tokens.n_tokens, -1, dtype=np.int64)
+    anchor_of_token = np.zeros(tokens.n_tokens, dtype=np.int64)
+    for i, e in enumerate(entities):
+        for j, (s, t) in enumerate(e.anchors):
+            brand_of_token[s:t], anchor_of_token[s:t] = i, j
 
     # 2. Rule links: first person in a brand's turn or under --author.
     queries: list[QuerySpec] = []
@@ -252,9 +255,9 @@ def link_document(
     if options.attribution == "rollout":
         layers = [layer_attention(l, x) for l, x in zip(encoded.layers, encoded.layer_inputs)]
         with torch.inference_mode():
-            weights = rollout(layers[-options.rollout_layers:], rows, globals_t, encoded.window, top=att)
+            weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, encoded.window, top=att)
     else:
-        weights = row_weights(att)
+        weights = row_weight_arrays(att)
     for qi, (q, c) in enumerate(zip(queries, query_candidates)):
         p = probs[qi, : 1 + len(q.entities)]
         order = np.argsort(-p, kind="stable")
@@ -263,13 +266,15 @@ def link_document(
         alt = rp.Alternative(brands[q.entities[runner - 1]] if runner > 0 else None, float(p[runner]))
         if brand is None and choice == 0 and runner > 0:
             alt = rp.Alternative(brands[q.entities[runner - 1]], float(p[runner]))
-        merged = _merged_rows(weights, q.tok_start, q.tok_end)
+        merged = merge_rows(weights, range(q.tok_start, q.tok_end))
         shown = brand if brand is not None else alt.brand
         anchors = ()
         if shown is not None:
             i = brands.index(shown)
-            anchors = _anchors(i, anchor_mentions[i], anchor_starts[i], anchor_of_token, tokens, merged, q.tok_start,
-                               options.anchors)
+            hit = brand_of_token[merged[0]] == i
+            scored = np.bincount(anchor_of_token[merged[0][hit]], weights=merged[1][hit],
+                                 minlength=len(anchor_mentions[i]))  # (mentions,) attention to each anchor
+            anchors = _anchors(anchor_mentions[i], anchor_starts[i], scored, tokens, q.tok_start, options.anchors)
         evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans)
         kind = "pronoun" if c.kind == "pronoun" else "nominal" if c.kind == "nominal" else "product"
         out.append(rp.Mention("", brand, kind, c.start, c.end, c.text, int(tokens.passage_of[q.tok_start]),
@@ -282,17 +287,6 @@ def _cast(att, dtype):  # type: ignore[no-untyped-def]
     from .attribution import RowAttention
 
     return RowAttention(att.rows, att.keys, att.probs.to(dtype))
-
-
-def _merged_rows(weights: dict[int, dict[int, float]], start: int, end: int) -> dict[int, float]:
-    """The mean attention row of a candidate's word pieces [start, end) (read only: may be shared)."""
-    if end - start == 1:  # most candidates are one word piece: its row as it is
-        return weights.get(start, {})
-    merged: dict[int, float] = {}
-    for position in range(start, end):
-        for k, w in weights.get(position, {}).items():
-            merged[k] = merged.get(k, 0.0) + w / (end - start)
-    return merged
 
 
 def _nearest_before(starts: np.ndarray, position: int) -> int:
@@ -311,20 +305,14 @@ def _anchor(m: ExplicitMention, tokens: TokenizedDocument, weight: float) -> rp.
     return rp.Anchor("", m.start, m.end, m.text, int(tokens.passage_of[first]), weight)
 
 
-def _anchors(brand: int, mentions: Sequence[ExplicitMention], starts: np.ndarray,
-             anchor_of_token: dict[int, tuple[int, int]], tokens: TokenizedDocument, weights: dict[int, float],
+def _anchors(mentions: Sequence[ExplicitMention], starts: np.ndarray, scored: np.ndarray, tokens: TokenizedDocument,
              position: int, top: int) -> tuple[rp.Anchor, ...]:
-    """The brand's anchor mentions by the attention the candidate gave them, normalized."""
-    scored: dict[int, float] = {}
-    for key, w in weights.items():
-        hit = anchor_of_token.get(key)
-        if hit is not None and hit[0] == brand:
-            scored[hit[1]] = scored.get(hit[1], 0.0) + w
-    total = sum(scored.values())
+    """The brand's anchor mentions by the attention the candidate gave them (`scored`), normalized."""
+    total = float(scored.sum())
     if total <= 0:  # nothing reached: name the nearest preceding mention, with no weight
         return (_anchor(mentions[_nearest_before(starts, position)], tokens, 0.0),)
-    best = sorted(scored.items(), key=lambda jw: (-jw[1], mentions[jw[0]].start))[:top]
-    return tuple(_anchor(mentions[j], tokens, w / total) for j, w in sorted(best) if w > 0)
+    best = np.lexsort((np.arange(len(scored)), -scored))[:top]  # heaviest first, ties to the earlier mention
+    return tuple(_anchor(mentions[j], tokens, float(scored[j]) / total) for j in sorted(best.tolist()) if scored[j] > 0)
 
 
 def _context_evidence(text: str, passage: tuple[int, int], mention: ExplicitMention,
