@@ -16,20 +16,34 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from . import report as rp
-from .attribution import LayerAttention, evidence_spans, merge_rows, rollout_rows, row_attention, row_weight_arrays
+from .attribution import (
+    LayerAttention,
+    evidence_spans,
+    merge_rows,
+    rollout_rows,
+    row_attention,
+    row_weight_arrays,
+)
 from .candidates import Candidate
 from .catalog import Catalog
-from .linking_head import (EntitySpec, LinkingHead, QuerySpec, build_features, initial_positions, load_head,
-                           sentence_initial)
+from .linking_head import (
+    EntitySpec,
+    LinkingHead,
+    QuerySpec,
+    build_features,
+    initial_positions,
+    load_head,
+    sentence_initial,
+)
 from .mentions import ExplicitMention
 from .passages import TokenizedDocument
 
@@ -63,7 +77,7 @@ class Linker:
     directory: Path | None = None
 
     @classmethod
-    def load(cls, heads_dir: str | Path) -> "Linker":
+    def load(cls, heads_dir: str | Path) -> Linker:
         directory = Path(heads_dir) / "linking" if (Path(heads_dir) / "linking").is_dir() else Path(heads_dir)
         return cls(load_head(directory / HEAD_FILE), directory)
 
@@ -320,7 +334,7 @@ def _context_evidence(text: str, passage: tuple[int, int], mention: ExplicitMent
     words = _brand_words(catalog, mention.brand)
     spans = []
     for w in sorted(words):
-        for found in re.finditer(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text[passage[0]:passage[1]], re.I):
+        for found in re.finditer(r"(?<!\w)" + re.escape(w) + r"(?!\w)", text[passage[0]:passage[1]], re.IGNORECASE):
             spans.append((passage[0] + found.start(), passage[0] + found.end()))
     spans = sorted(set(spans))[:5]
     return tuple(rp.WeightedSpan(s, e, text[s:e], 1.0 / len(spans)) for s, e in spans)
