@@ -23,6 +23,9 @@ def sentiment(
     epochs: int = typer.Option(5, "--epochs", help="Passes over the training data."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (LoRA and head)."),
     rank: int = typer.Option(8, "--rank", help="LoRA rank (alpha = 2 x rank)."),
+    coordination_share: float = typer.Option(
+        0.0, "--coordination-share",
+        help="Per epoch, this share of sentences gets an aspect term joined by 'and' to an opinionated one."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
 ) -> None:
@@ -37,6 +40,8 @@ def sentiment(
         torch.set_num_threads(threads)
     args = ["brandscan", "train", "sentiment", "--mams", str(mams), "--out", str(out), "--seed", str(seed)]
     args += ["--device", device, "--epochs", str(epochs), "--lr", str(lr), "--rank", str(rank)]
+    if coordination_share:
+        args += ["--coordination-share", str(coordination_share)]
     for path in semeval:
         args += ["--semeval", str(path)]
     for path in dev:
@@ -44,7 +49,7 @@ def sentiment(
     if model is not None:
         args += ["--model", model]
     head = HeadConfig(lora_rank=rank, lora_alpha=2.0 * rank)
-    config = TrainConfig(seed=seed, epochs=epochs, lr=lr, head=head)
+    config = TrainConfig(seed=seed, epochs=epochs, lr=lr, head=head, coordination_share=coordination_share)
     result = train_sentiment(
         mams, out, config=config, semeval=semeval, dev=dev, model=model,
         device=device, command=shlex.join(args), log=lambda line: print(line, file=sys.stderr, flush=True),

@@ -31,6 +31,7 @@ from ..sentiment_head import (
     load_tokenizer,
     save_head,
 )
+from .sentiment_augment import aspect_vocabulary, with_variants
 
 CARD_FILE = "TRAINING_CARD.md"
 FIGURES_FILE = "figures.json"
@@ -44,6 +45,7 @@ class TrainConfig:
     lr: float = 1e-3  # LoRA and head alike: both start from scratch
     weight_decay: float = 0.01
     warmup: float = 0.06  # fraction of steps with a linear warm-up, then linear decay to 0
+    coordination_share: float = 0.0  # per epoch, this share of sentences in their "X and Y" variant
     head: HeadConfig = field(default_factory=HeadConfig)
 
 
@@ -143,11 +145,13 @@ def train_sentiment(
 
     step = 0
     figures: dict[str, Figures] = {}
+    vocabulary = aspect_vocabulary(train)
     for epoch in range(config.epochs):
         encoder.train()
         head.train()
         running = 0.0
-        for sentences in _batches(train, config.batch_sentences, rng):
+        shown = with_variants(train, vocabulary, config.coordination_share, random.Random(config.seed * 1000 + epoch))
+        for sentences in _batches(shown, config.batch_sentences, rng):
             items = [(s.text, [(t.start, t.end) for t in s.terms]) for s in sentences]
             batch, _ = build_batch(tokenizer, items, hc.max_tokens)
             labels = torch.tensor([LABEL_OF[t.polarity] for s in sentences for t in s.terms], device=device)
@@ -176,6 +180,9 @@ def train_sentiment(
     seconds = time.perf_counter() - started
     result = TrainResult(out, figures, count_terms(train), seconds)
     data_names = ["MAMS ATSA train (Apache-2.0)"] + [f"{p.name} train split (md5 dev held out)" for p in semeval]
+    if config.coordination_share > 0:
+        data_names.append(f"each epoch {config.coordination_share:.0%} of sentences shown as a coordination "
+                          "variant (engine/training/sentiment_augment.py)")
     _write_card(result, config, data_names, loaded.name, device, command)
     return result
 
