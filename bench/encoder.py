@@ -69,17 +69,18 @@ def matmul_peak(dtype_name: str) -> float:
     return reps * 2 * 4096 * HIDDEN * FFN / (time.perf_counter() - start)
 
 
-def document(n: int):
-    """Token ids, positions restarting every PASSAGE tokens, and markers every 1% (within budget)."""
+def document(n: int, every: int = round(1 / GLOBAL_FRACTION)):
+    """Token ids, positions restarting every PASSAGE tokens, and a marker every `every` tokens (1% by
+    default), thinned to the default global budget."""
     import torch
-    from brandscan.engine.globals import select_global_tokens
+    from brandscan.engine.globals import DEFAULT_GLOBAL_BUDGET, select_global_tokens
 
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, VOCAB, (1, n), generator=gen)
     pos = (torch.arange(n) % PASSAGE)[None]
-    markers = list(range(0, n, max(1, int(1 / GLOBAL_FRACTION))))
+    markers = list(range(0, n, max(1, every)))
     glob = torch.zeros(1, n, dtype=torch.bool)
-    glob[0, torch.from_numpy(select_global_tokens(n, markers, [], 512))] = True
+    glob[0, torch.from_numpy(select_global_tokens(n, markers, [], DEFAULT_GLOBAL_BUDGET))] = True
     return ids, pos, glob, markers
 
 

@@ -24,25 +24,18 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from encoder import PASSAGE, VOCAB, parse_size
+from encoder import document, parse_size
 
 DENSITIES = {"sparse markers (1 per 100 tokens)": 100, "budget-filling markers (1 per 32 tokens)": 32}
 
 
 def child(n: int, every: int, threads: int, repeats: int) -> dict:
     import torch
-    from brandscan.engine.globals import select_global_tokens
     from brandscan.engine.models import load_model
 
-    model = load_model(dtype="fp32", threads=threads)
-    encoder = model.encoder
+    encoder = load_model(dtype="fp32", threads=threads).encoder
     torch.set_num_threads(threads)
-    gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000, VOCAB, (1, n), generator=gen)
-    pos = (torch.arange(n) % PASSAGE)[None]
-    glob = torch.zeros(1, n, dtype=torch.bool)
-    markers = list(range(0, n, every))
-    glob[0, torch.from_numpy(select_global_tokens(n, markers, [], model.config.global_budget))] = True
+    ids, pos, glob, _ = document(n, every)
     best = (float("inf"), float("inf"))
     with torch.inference_mode():
         encoder(ids[:, :2048], pos[:, :2048], glob[:, :2048])

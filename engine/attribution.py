@@ -222,6 +222,10 @@ def _expand(flow: _Flow, rows: int, layer: LayerAttention, global_positions: Ten
     below_keys[slot], below_weights[slot] = np.maximum(below_keys, 0), below_weights.copy()  # (u, K+1)
     step = _rows_per_chunk(n, ROLLOUT_FANOUT * below_keys.shape[1])
     cuts = np.searchsorted(flow.owner, np.arange(0, rows + step, step)).tolist()
+    # Shared across chunks and reset after each: a chunk costs its own entries, not O(n) allocations
+    # (a 1M-token document has thousands of chunks).
+    touched = np.zeros(n, dtype=bool)
+    column_of = np.zeros(n, dtype=np.int64)
     parts = []
     for a, lo, hi in zip(range(0, rows, step), cuts, cuts[1:]):
         owner, key, weight, p = flow.owner[lo:hi] - a, flow.key[lo:hi], flow.weight[lo:hi], pick[lo:hi]
@@ -231,12 +235,11 @@ def _expand(flow: _Flow, rows: int, layer: LayerAttention, global_positions: Ten
         u = np.searchsorted(expand, key[p])  # (e,) each expanded entry's row in `below_*`
         below = np.take(below_keys, u, axis=0)  # (e, K+1); padded keys point at 0 with weight 0
         kept = key[~p]  # unexpanded mass passes straight down
-        touched = np.zeros(n, dtype=bool)
         touched[below.ravel()] = True
         touched[kept] = True
         columns = np.flatnonzero(touched)  # (c,) sorted key positions
-        column_of = np.zeros(n, dtype=np.int64)
-        column_of[columns] = np.arange(len(columns))
+        touched[columns] = False
+        column_of[columns] = np.arange(len(columns))  # read only at this chunk's columns
         width = len(columns)
         cells = column_of[below] + (owner[p] * width)[:, None]  # (e, K+1)
         spread = np.take(below_weights, u, axis=0) * weight[p, None]  # (e, K+1) float64
