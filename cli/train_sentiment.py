@@ -24,7 +24,7 @@ def sentiment(
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (LoRA and head)."),
     rank: int = typer.Option(8, "--rank", help="LoRA rank (alpha = 2 x rank)."),
     coordination_share: float = typer.Option(
-        0.0, "--coordination-share",
+        0.0, "--coordination-share", min=0.0, max=1.0,
         help="Per epoch, this share of sentences gets an aspect term joined by 'and' to an opinionated one."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
