@@ -16,7 +16,7 @@ from brandscan.engine.errors import BrandscanError
 EXIT_INTERNAL = 70
 
 # One module per command or command group; each exposes `register(app: typer.Typer) -> None`.
-COMMAND_MODULES = ["analyze", "models", "render", "train", "eval"]
+COMMAND_MODULES = ["analyze", "models", "render", "train", "eval", "corpus"]
 
 app = typer.Typer(
     name="brandscan",

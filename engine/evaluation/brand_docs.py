@@ -1,73 +1,15 @@
-"""Annotated brand documents (docs/brand-eval-format.md): parsing and scoring.
-
-Inline marks, stripped to give the plain text the analyzer sees:
-    [[Delta|delta]]   explicit mention of brand `delta`
-    [[Apple|-]]       looks like a brand name but is not one (must be rejected)
-    {{it|delta}}      implicit mention (pronoun, nominal) of brand `delta`
-    {{it|-}}          a candidate that refers to no brand (must stay unlinked)
-An optional first line `<!-- author: BRAND -->` plays `--author BRAND` and is not part of the text.
-"""
+"""Scoring annotated brand documents (docs/brand-eval-format.md) against what the analyzer reports."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
-from ..errors import BrandscanError
 from ..passages import paragraph_spans
 from ..report import Mention
+from .brand_marks import BrandDoc, GoldSpan, parse_brand_doc, read_brand_docs
 
-_MARK = re.compile(r"\[\[([^\]|]+)\|([^\]]+)\]\]|\{\{([^}|]+)\|([^}]+)\}\}")
-_AUTHOR = re.compile(r"\A<!--\s*author:\s*([\w.-]+)\s*-->\n")
+__all__ = ["BrandDoc", "GoldSpan", "parse_brand_doc", "read_brand_docs", "score_brand_docs", "link_mentions"]
 FAR_PARAGRAPHS = 3  # a link is "distant" when its brand was last named more than this many paragraphs back
-
-
-@dataclass(frozen=True)
-class GoldSpan:
-    start: int
-    end: int
-    brand: str | None  # None: not a brand
-    implicit: bool
-
-
-@dataclass(frozen=True)
-class BrandDoc:
-    name: str
-    text: str
-    gold: tuple[GoldSpan, ...]
-    author: str | None = None
-
-
-def parse_brand_doc(source: str, marked: str) -> BrandDoc:
-    author = None
-    found = _AUTHOR.match(marked)
-    if found:
-        author = found.group(1)
-        marked = marked[found.end():]
-    pieces, gold, cursor, out_len = [], [], 0, 0
-    for match in _MARK.finditer(marked):
-        pieces.append(marked[cursor:match.start()])
-        out_len += match.start() - cursor
-        surface = match.group(1) or match.group(3)
-        label = (match.group(2) or match.group(4)).strip()
-        if not re.fullmatch(r"-|[\w.-]+", label):
-            line = marked.count("\n", 0, match.start()) + 1
-            raise BrandscanError(f"{source}:{line}: bad label {label!r}: expected a brand id or '-'")
-        gold.append(GoldSpan(out_len, out_len + len(surface), None if label == "-" else label, match.group(3) is not None))
-        pieces.append(surface)
-        out_len += len(surface)
-        cursor = match.end()
-    pieces.append(marked[cursor:])
-    return BrandDoc(source, "".join(pieces), tuple(gold), author)
-
-
-def read_brand_docs(folder: str | Path) -> tuple[BrandDoc, ...]:
-    folder = Path(folder)
-    files = sorted(folder.glob("*.md"))
-    if not files:
-        raise BrandscanError(f"{folder}: no annotated brand documents (*.md) here")
-    return tuple(parse_brand_doc(str(f), f.read_text(encoding="utf-8")) for f in files if f.name != "README.md")
 
 
 @dataclass(frozen=True)

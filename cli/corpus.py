@@ -1,0 +1,48 @@
+"""`brandscan corpus check DIR`: validate annotated brand documents and print what they hold."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+FORMATS = ("text", "json")
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="The annotated brand corpus (docs/brand-annotation.md).", no_args_is_help=True)
+    app.add_typer(group, name="corpus")
+    group.command("check", no_args_is_help=True)(check)
+
+
+def check(
+    folders: list[Path] = typer.Argument(..., help="Folders of annotated documents, each with its catalog.yaml."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text (counts, then problems) or json (one object)."),
+) -> None:
+    """Reject documents whose marks do not parse, whose brand ids are not in the catalogue, or that
+    break a countable convention; print the counts. Exit 0 when clean, 2 when anything is wrong."""
+    import orjson
+
+    from brandscan.engine.errors import ConfigError
+    from brandscan.engine.evaluation.corpus_check import COUNT_KEYS, check_corpus
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: expected one of: {', '.join(FORMATS)}")
+    failed = False
+    for folder in folders:
+        result = check_corpus(folder)
+        failed |= bool(result.problems)
+        if fmt == "json":
+            typer.echo(orjson.dumps({"folder": str(folder), **result.as_dict()}).decode())
+            continue
+        typer.echo(f"== {folder}")
+        for key in COUNT_KEYS:
+            typer.echo(f"{key:<24} {result.counts[key]}")
+        typer.echo(f"{'brands':<24} {len(result.brands)}")
+        typer.echo(f"{'repeated sentences':<24} {result.repeated_share:.2%}")
+        for genre in sorted(result.genres):
+            typer.echo(f"  {genre:<22} {result.genres[genre]:>3} documents {result.words_by_genre[genre]:>7} words")
+        for line in result.problems:
+            typer.echo(line, err=True)
+        typer.echo(f"{len(result.problems)} problems", err=True)
+    if failed:
+        raise typer.Exit(2)
