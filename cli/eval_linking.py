@@ -93,25 +93,32 @@ def coref(
 
 def brands(
     folder: Path = typer.Argument(..., help="Annotated brand documents (*.md) with their catalog.yaml."),
-    fmt: str = _FORMAT, model: str | None = _MODEL, head: Path | None = _HEADS, device: str = _DEVICE,
-    attribution: str = typer.Option("attention", "--attribution", help="attention or rollout."),
+    fmt: str = _FORMAT, model: str | None = _MODEL,
+    catalog: str = typer.Option("full", "--catalog", help="full, or minimal: drop nouns, context and number."),
+    baselines_only: bool = typer.Option(False, "--baselines-only", help="Skip the model: counts and floors only."),
 ) -> None:
-    """Explicit P/R/F1, implicit and distant link accuracy, non-brand rejection (docs/brand-eval-format.md)."""
+    """Counts of the gold, then every figure of the model beside the nearest-brand and most-frequent-brand
+    baselines of the same run (docs/brand-eval-format.md)."""
     _check_format(fmt)
-    from brandscan.engine.catalog import load_catalog
-    from brandscan.engine.evaluation.brand_docs import link_mentions, read_brand_docs, score_brand_docs
-    from brandscan.engine.linking import LinkingOptions, load_linking
-    from brandscan.engine.passages import load_tokenizer
+    import json
 
-    docs = read_brand_docs(folder)
-    catalog = load_catalog(folder / "catalog.yaml")
-    loaded, encoder, linker = load_linking(model, device, heads=head)
-    tokenizer = load_tokenizer(loaded.tokenizer_file)
-    options = LinkingOptions(attribution=attribution)
-    predictions = [link_mentions(d.text, catalog, encoder, linker, tokenizer, loaded.config.global_budget,
-                                 d.author, options) for d in docs]
-    s = score_brand_docs(docs, predictions)
-    _emit({"documents": len(docs), "explicit_precision": s.explicit_precision, "explicit_recall": s.explicit_recall,
-           "explicit_f1": s.explicit_f1, "implicit_accuracy": s.implicit_accuracy, "implicit_links": s.implicit_total,
-           "distant_accuracy": s.distant_accuracy, "distant_links": s.distant_total,
-           "nonbrand_rejection": s.rejection_accuracy, "nonbrand_spans": s.rejection_total}, fmt)
+    from brandscan.engine.config import AnalyzerConfig
+    from brandscan.engine.errors import ConfigError
+    from brandscan.engine.evaluation.brand_runs import CATALOG_MODES, evaluate_brands
+
+    if catalog not in CATALOG_MODES:
+        raise ConfigError(f"--catalog {catalog!r}: expected one of: {', '.join(CATALOG_MODES)}")
+    result = evaluate_brands(folder, catalog, AnalyzerConfig(model=model), with_model=not baselines_only)
+    if fmt == "json":
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    typer.echo(f"{result['folder']} (catalogue: {result['catalog']})")
+    typer.echo("  ".join(f"{k} {v}" for k, v in result["counts"].items()))
+    systems = list(result["figures"])
+    typer.echo(f"{'figure':<34}" + "".join(f"{name:>15}" for name in systems))
+    for key in result["figures"][systems[0]]:
+        if key.endswith("_n"):
+            continue
+        cells = "".join(f"{result['figures'][s][key]:>15.3f}" for s in systems)
+        total = result["figures"][systems[0]].get(f"{key}_n")
+        typer.echo(f"{key:<34}{cells}" + (f"   n={total}" if total is not None else ""))
