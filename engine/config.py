@@ -9,21 +9,40 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
-import yaml
+from yaml.nodes import MappingNode, ScalarNode
 
+from .catalog_yaml import compose
 from .errors import ConfigError
 
-DTYPES = ("auto", "float32", "bfloat16")
+# The one vocabulary for the encoder dtype: config files, `--dtype` and the model loader use it.
+Dtype = Literal["auto", "float32", "bfloat16"]
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 ATTRIBUTIONS = ("attention", "rollout")
+# The encoder's sliding window: a query sees w/2 keys on each side, so w is even.
+WINDOW_RULE = "an even number of tokens, at least 2 (a token sees window/2 keys on each side)"
+
+
+def check_dtype(value: str, name: str = "dtype") -> Dtype:
+    """`value` if it is one of DTYPES, else a ConfigError that lists them."""
+    if value not in DTYPES:
+        raise ConfigError(f"{name} {value!r}: expected one of: {', '.join(DTYPES)}")
+    return value  # type: ignore[return-value]  # checked against the Literal's values just above
+
+
+def check_window(value: int | None, name: str = "window") -> int | None:
+    """`value` (None: the model's own window) if it is a valid sliding window, else a ConfigError."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2 or value % 2):
+        raise ConfigError(f"{name} {value!r}: expected {WINDOW_RULE}")
+    return value
 
 
 @dataclass(frozen=True)
 class AnalyzerConfig:
     model: str | None = None  # model name or directory; None = the embedded default model
-    dtype: str = "auto"  # encoder dtype: auto (the model's measured default), float32, bfloat16
+    dtype: Dtype = "auto"  # encoder dtype: auto (bfloat16 where this machine runs it fast), float32, bfloat16
     threads: int | None = None  # torch threads; None = all cores
     passage_tokens: int = 510  # word pieces per passage; +2 for [CLS]/[SEP] fills 512 positions
     window: int | None = None  # sliding window w (keys within +-w/2); None = the model's (256)
@@ -37,16 +56,16 @@ class AnalyzerConfig:
     unbranded_opinions: bool = False
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype {self.dtype!r}: expected one of: {', '.join(DTYPES)}")
+        check_dtype(self.dtype)
+        check_window(self.window)
         if self.attribution not in ATTRIBUTIONS:
             raise ConfigError(f"attribution {self.attribution!r}: expected one of: {', '.join(ATTRIBUTIONS)}")
         if not 8 <= self.passage_tokens <= 510:
             raise ConfigError(f"passage_tokens {self.passage_tokens}: expected 8..510")
-        for name in ("window", "global_budget", "threads"):
+        for name, least in (("global_budget", 0), ("threads", 1)):
             value = getattr(self, name)
-            if value is not None and value < (2 if name == "window" else 0 if name == "global_budget" else 1):
-                raise ConfigError(f"{name} {value}: too small")
+            if value is not None and value < least:
+                raise ConfigError(f"{name} {value}: expected {least} or more")
 
     def replace(self, **changes: Any) -> "AnalyzerConfig":
         """A copy with the given fields changed; None values leave a field as it is."""
@@ -60,29 +79,38 @@ class AnalyzerConfig:
 
 
 def load_config(path: str | Path | None) -> AnalyzerConfig:
-    """Defaults, overridden by the YAML file at `path` when one is given."""
+    """Defaults, overridden by the YAML file at `path` when one is given.
+
+    The file is read like a catalogue (catalog_yaml.compose): no tags, bounded nesting, and every
+    problem named as `file:line:column`.
+    """
     if path is None:
         return AnalyzerConfig()
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{source}: cannot read config: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}{where}: invalid YAML: {getattr(error, 'problem', error)}") from None
-    if data is None:
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {error.start})") from None
+    doc = compose(text, source, ConfigError)
+    if doc.root is None:
         return AnalyzerConfig()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    if not isinstance(doc.root, MappingNode):
+        raise ConfigError(f"{doc.where(doc.root)}: expected a mapping of settings at the top level")
     known = [f.name for f in dataclasses.fields(AnalyzerConfig)]
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"{source}: unknown setting {unknown[0]!r}: expected one of: {', '.join(known)}")
-    try:
-        return AnalyzerConfig(**data)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
-    except TypeError as error:
-        raise ConfigError(f"{source}: {error}") from None
+    values: dict[str, Any] = {}
+    for key_node, value_node in doc.root.value:
+        key = doc.scalar(key_node) if isinstance(key_node, ScalarNode) else None
+        if key not in known:
+            raise ConfigError(f"{doc.where(key_node)}: unknown setting {key!r}: expected one of: {', '.join(known)}")
+        if not isinstance(value_node, ScalarNode):
+            raise ConfigError(f"{doc.where(value_node)}: {key}: expected a single value")
+        values[str(key)] = doc.scalar(value_node)
+        try:
+            AnalyzerConfig(**{str(key): values[str(key)]})
+        except ConfigError as error:
+            raise ConfigError(f"{doc.where(value_node)}: {error}") from None
+        except TypeError as error:  # a comparison of a string with a number, say
+            raise ConfigError(f"{doc.where(value_node)}: {key}: {error}") from None
+    return AnalyzerConfig(**values)

@@ -25,7 +25,7 @@ def test_the_shipped_file_holds_exactly_the_defaults() -> None:
         ("dtype: float16\n", "dtype 'float16': expected one of: auto, float32, bfloat16"),
         ("attribution: gradients\n", "expected one of: attention, rollout"),
         ("passage_tokens: 4000\n", "passage_tokens 4000: expected 8..510"),
-        ("window: [1, 2\n", ":2:1: invalid YAML"),
+        ("window: [1, 2\n", ":2:1: YAML syntax error"),
         ("- a list\n", "expected a mapping of settings"),
     ],
 )
