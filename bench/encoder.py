@@ -134,7 +134,7 @@ def child(impl: str, n: int, dtype_name: str, threads: int, scope: str, pairs: i
 
         from brandscan.engine.models import load_model
 
-        model = load_model(dtype=dtype_name, threads=threads)
+        model = load_model(dtype={"fp32": "float32", "bf16": "bfloat16"}[dtype_name], threads=threads)
         encoder = model.encoder
         if impl == "dense":
             encoder.config = replace(encoder.config, window=2 * n)

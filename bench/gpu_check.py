@@ -29,8 +29,8 @@ def main() -> None:
         worst = max(worst, (out.cpu() - ref).abs().max().item())
     print(json.dumps({"check": "sparse_vs_dense_reference_cuda_fp32", "max_abs_diff": worst}), flush=True)
 
-    cpu = load_model(dtype="fp32", threads=4)
-    gpu = load_model(dtype="fp32", device="cuda")
+    cpu = load_model(dtype="float32", threads=4)
+    gpu = load_model(dtype="float32", device="cuda")
     n = 3000
     ids = torch.randint(1000, 30000, (1, n), generator=gen)
     pos = (torch.arange(n) % 128)[None]
@@ -41,7 +41,7 @@ def main() -> None:
         b = gpu.encoder(ids.to(dev), pos.to(dev), glob.to(dev)).last_hidden.cpu()
     print(json.dumps({"check": "encoder_cpu_vs_cuda_fp32_3k", "max_abs_diff": (a - b).abs().max().item()}), flush=True)
 
-    for dtype in ("fp32", "bf16"):
+    for dtype in ("float32", "bfloat16"):
         model = load_model(dtype=dtype, device="cuda")
         for n in (16384, 262144):
             ids = torch.randint(1000, 30000, (1, n), device=dev)

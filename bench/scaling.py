@@ -33,7 +33,7 @@ def child(n: int, every: int, threads: int, repeats: int) -> dict:
     import torch
     from brandscan.engine.models import load_model
 
-    encoder = load_model(dtype="fp32", threads=threads).encoder
+    encoder = load_model(dtype="float32", threads=threads).encoder
     torch.set_num_threads(threads)
     ids, pos, glob, _ = document(n, every)
     best = (float("inf"), float("inf"))

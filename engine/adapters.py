@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from .encoder import Encoder
@@ -100,16 +100,21 @@ def save_adapter(encoder: Encoder, path: Path, meta: dict) -> None:
 def load_adapter(base: Encoder, path: Path) -> Encoder:
     """A copy of `base` with the adapter at `path` merged into its weights (base untouched)."""
     path = Path(path)
+    from .models import read_safetensors
+
     try:
         config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-        tensors = load_file(str(path / ADAPTER_WEIGHTS))
+        tensors, _ = read_safetensors(path / ADAPTER_WEIGHTS)
     except FileNotFoundError as error:
         raise ModelError(f"{error.filename}: missing (not an adapter directory)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelError(f"{path / ADAPTER_CONFIG}: not valid JSON ({error})") from None
     if config.get("format") != ADAPTER_FORMAT:
         raise ModelError(f"{path / ADAPTER_CONFIG}: format must be {ADAPTER_FORMAT}")
-    scaling = float(config["alpha"]) / int(config["rank"])
+    try:
+        scaling = float(config["alpha"]) / int(config["rank"])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
+        raise ModelError(f"{path / ADAPTER_CONFIG}: rank and alpha must be numbers ({error!r})") from None
     merged = copy.deepcopy(base)
     modules = dict(merged.named_modules())
     with torch.no_grad():

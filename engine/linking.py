@@ -354,7 +354,7 @@ def encode_for_linking(encoder: torch.nn.Module, tokens: TokenizedDocument, glob
     return EncodedStates(out.last_hidden[0], tuple(inputs), layers, encoder.config.window)
 
 
-def load_linking(model: str | None = None, device: str = "cpu", dtype: str = "fp32",
+def load_linking(model: str | None = None, device: str = "cpu", dtype: str = "float32",
                  heads: str | Path | None = None):  # type: ignore[no-untyped-def]
     """(LoadedModel, encoder with the linking adapter merged, Linker) for scoring and evaluation."""
     from .adapters import load_adapter

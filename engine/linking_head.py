@@ -259,21 +259,20 @@ def save_head(head: LinkingHead, path: str | Path, meta: dict[str, str] | None =
 
 
 def load_head(path: str | Path) -> LinkingHead:
-    from safetensors import safe_open
+    from .models import load_weights, read_safetensors
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no linking head here")
+    tensors, metadata = read_safetensors(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         config = HeadConfig(**json.loads(metadata["config"]))
-        if tuple(json.loads(metadata.get("features", "[]"))) != FEATURES:
-            raise ModelError(f"{path}: the head was trained with other features; retrain it")
-    except (KeyError, ValueError, OSError) as error:
-        raise ModelError(f"{path}: not a linking head: {error}") from error
+        features = tuple(json.loads(metadata.get("features", "[]")))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"{path}: not a linking head: {error}") from None
+    if features != FEATURES:
+        raise ModelError(f"{path}: the head was trained with other features; retrain it")
     head = LinkingHead(config)
-    head.load_state_dict({k: v.float() for k, v in tensors.items()})
+    load_weights(head, tensors, path)
     head.eval()
     return head

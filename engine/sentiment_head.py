@@ -211,13 +211,15 @@ def save_head(head: SentimentHead, config: HeadConfig, directory: Path) -> None:
 def load_head(directory: Path) -> tuple[SentimentHead, HeadConfig]:
     import json
 
-    from safetensors.torch import load_file
+    from .models import load_weights, read_safetensors
 
     try:
         data = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        tensors = load_file(str(directory / HEAD_FILE))
     except (OSError, ValueError) as error:
-        raise ModelError(f"{directory}: cannot load the sentiment head: {error}") from None
+        raise ModelError(f"{directory / CONFIG_FILE}: cannot load the sentiment head: {error}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{directory / CONFIG_FILE}: expected a JSON object")
+    tensors, _ = read_safetensors(directory / HEAD_FILE)
     if data.pop("labels", list(POLARITIES)) != list(POLARITIES):
         raise ModelError(f"{directory / CONFIG_FILE}: labels must be {list(POLARITIES)}")
     data.pop("input", None)
@@ -227,7 +229,7 @@ def load_head(directory: Path) -> tuple[SentimentHead, HeadConfig]:
     except TypeError as error:
         raise ModelError(f"{directory / CONFIG_FILE}: {error}") from None
     head = SentimentHead(config)
-    head.load_state_dict({k: v.float() for k, v in tensors.items()})
+    load_weights(head, tensors, directory / HEAD_FILE)
     head.eval()
     return head, config
 

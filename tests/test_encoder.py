@@ -20,7 +20,7 @@ TEXT = [
 
 @pytest.fixture(scope="module")
 def model():
-    return load_model(dtype="fp32", threads=1)
+    return load_model(dtype="float32", threads=1)
 
 
 def encode_passages(tokenizer_file, passages):

@@ -23,7 +23,7 @@ def test_default_model_files_and_hash():
     assert {"model.safetensors", "config.json", "tokenizer.json", "LICENSE", "NOTICE", "MODEL_CARD.md"} <= files
     assert (DEFAULT / "model.safetensors").stat().st_size < 46e6
     assert "Apache License" in (DEFAULT / "LICENSE").read_text()
-    model = load_model(dtype="fp32", threads=1)
+    model = load_model(dtype="float32", threads=1)
     expected = hashlib.sha256(b"".join((DEFAULT / f).read_bytes() for f in ("config.json", "model.safetensors", "tokenizer.json")))
     assert model.sha256 == expected.hexdigest()
     assert model.name == "all-minilm-l6-v2"
@@ -84,8 +84,8 @@ def test_convert_then_load_equals_loading_the_checkpoint(tmp_path, model_type):
     assert config["format"] == "brandscan.model/1" and config["source"]["model"] == "tiny-bert"
     assert config["encoder"]["max_positions"] == 16
     assert "(mit)" in (out / "NOTICE").read_text()
-    converted = load_model(str(out), dtype="fp32", threads=1)
-    direct = load_model(str(tmp_path / "hf"), dtype="fp32", threads=1)
+    converted = load_model(str(out), dtype="float32", threads=1)
+    direct = load_model(str(tmp_path / "hf"), dtype="float32", threads=1)
     offset = 2 if model_type == "roberta" else 0
     assert torch.equal(converted.encoder.embeddings.position.weight,
                        tensors["embeddings.position_embeddings.weight"][offset:])
@@ -130,7 +130,7 @@ def test_heads_folder_is_exposed_and_not_hashed(tmp_path, monkeypatch):
 def test_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="no such model name or directory; installed models: all-minilm-l6-v2"):
         load_model("nope")
-    with pytest.raises(ModelError, match="dtype 'fp8' is not supported; expected one of: auto, fp32, bf16"):
+    with pytest.raises(ModelError, match="dtype .fp8.: expected one of: auto, float32, bfloat16"):
         load_model(dtype="fp8")
     pickled = tmp_path / "pickled"
     pickled.mkdir()

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ModelError
+from ..config import DTYPES, Dtype, check_dtype
+from ..errors import ConfigError, ModelError
 from .registry import ModelEntry, default_model_dir, list_models
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,9 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..encoder import Encoder, EncoderConfig
 
-__all__ = ["LoadedModel", "ModelEntry", "ModelError", "default_model_dir", "list_models", "load_model", "resolve_dtype"]
+__all__ = [
+    "DTYPES", "LoadedModel", "ModelEntry", "ModelError", "default_model_dir", "list_models", "load_model",
+    "read_safetensors", "resolve_dtype",
+]
 
-DTYPE_CHOICES = ("auto", "fp32", "bf16")
 # CPU flags of native bf16 matrix units; without them bf16 products are emulated and far slower
 # than float32 (measured on an AVX2-only EPYC: 1.2 GFLOP/s bf16 against 87 float32).
 _BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -47,7 +50,29 @@ def _cpu_has_bf16_units() -> bool:
     return any(flag in flags.split() for flag in _BF16_CPU_FLAGS)
 
 
-def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file; anything unreadable is a ModelError naming `path`."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {k: handle.get_tensor(k) for k in handle.keys()}, dict(handle.metadata() or {})
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelError(f"{path}: not a readable safetensors file ({reason})") from None
+
+
+def load_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Load a small head's float16-on-disk tensors (widened to float32); a mismatch names `path`."""
+    try:
+        module.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except RuntimeError as error:  # missing or unexpected keys, wrong shapes
+        raise ModelError(f"{path}: weights do not fit this head ({str(error).splitlines()[0]})") from None
+
+
+def resolve_dtype(dtype: Dtype | str, device: str) -> torch.dtype:
     """auto: bf16 where it is fast (CUDA, CPUs with AMX/AVX512-BF16), else float32.
 
     bf16 drift was measured on real text (MODEL_CARD.md): cosine similarity of final hidden states
@@ -55,11 +80,13 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     """
     import torch
 
-    if dtype not in DTYPE_CHOICES:
-        raise ModelError(f"dtype {dtype!r} is not supported; expected one of: {', '.join(DTYPE_CHOICES)}")
-    if dtype == "fp32":
+    try:
+        dtype = check_dtype(dtype)
+    except ConfigError as error:
+        raise ModelError(str(error)) from None
+    if dtype == "float32":
         return torch.float32
-    if dtype == "bf16":
+    if dtype == "bfloat16":
         return torch.bfloat16
     fast_bf16 = device.startswith("cuda") or (device == "cpu" and _cpu_has_bf16_units())
     return torch.bfloat16 if fast_bf16 else torch.float32
@@ -68,7 +95,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 def load_model(
     name_or_dir: str | None = None,
     *,
-    dtype: str = "auto",
+    dtype: Dtype = "auto",
     threads: int | None = None,
     device: str = "cpu",
     window: int | None = None,
@@ -85,6 +112,7 @@ def load_model(
 
     if threads is not None and threads < 1:
         raise ModelError(f"threads must be >= 1, got {threads}")
+    torch_dtype = resolve_dtype(dtype, device)  # a bad dtype fails before any file is read
     torch.set_num_threads(threads or os.cpu_count() or 1)
     directory = registry.resolve(name_or_dir)
     config = registry.read_config(directory)
@@ -116,7 +144,6 @@ def load_model(
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelError(f"{directory}: weights do not match the encoder (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    torch_dtype = resolve_dtype(dtype, device)
     encoder = encoder.to(device=device, dtype=torch_dtype).eval().requires_grad_(False)
     return LoadedModel(
         name=name,

@@ -126,7 +126,7 @@ def train_sentiment(
         # SemEval-2014 files have no dev split of their own: the md5 carve-out is the dev set.
         evaluations[f"{path.name} (dev)"] = read_absa(path, split="dev")
 
-    loaded = load_model(model, dtype="fp32", device=device)
+    loaded = load_model(model, dtype="float32", device=device)
     encoder = loaded.encoder
     for p in encoder.parameters():
         p.requires_grad_(False)
