@@ -48,7 +48,7 @@ def linking(
     from brandscan.engine.training.litbank import read_litbank
 
     torch.manual_seed(seed)
-    loaded = load_model(model, dtype="fp32", device=device)
+    loaded = load_model(model, dtype="float32", device=device)
     tokenizer = load_tokenizer(loaded.tokenizer_file)
     encoder = loaded.encoder.to(device)
     for p in encoder.parameters():
