@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="The annotated brand corpus (docs/brand-annotation.md).", no_args_is_help=True)
     app.add_typer(group, name="corpus")
     group.command("check", no_args_is_help=True)(check)
+    group.command("gum", no_args_is_help=True)(gum)
 
 
 def check(
@@ -21,7 +22,6 @@ def check(
     """Reject documents whose marks do not parse, whose brand ids are not in the catalogue, or that
     break a countable convention; print the counts. Exit 0 when clean, 2 when anything is wrong."""
     import orjson
-
     from brandscan.engine.errors import ConfigError
     from brandscan.engine.evaluation.corpus_check import COUNT_KEYS, check_corpus
 
@@ -46,3 +46,21 @@ def check(
         typer.echo(f"{len(result.problems)} problems", err=True)
     if failed:
         raise typer.Exit(2)
+
+
+def gum(
+    gum_root: Path = typer.Argument(..., help="A GUM folder (conllu/, conll_gum/, documents.tsv)."),
+    out: Path = typer.Argument(..., help="Folder to write the annotated documents and catalog.yaml into."),
+    split: str = typer.Option("dev", "--split", help="train or dev."),
+    all_genres: bool = typer.Option(False, "--all-genres",
+                                    help="Every genre, not only the CC-BY ones (evaluation only: some are NC)."),
+) -> None:
+    """GUM organisation chains as brand documents, for `brandscan eval brands OUT` and training."""
+    from brandscan.engine.errors import ConfigError
+    from brandscan.engine.training.gum import CC_BY_GENRES
+    from brandscan.engine.training.gum_brands import build_gum_brands
+
+    if split not in ("train", "dev"):
+        raise ConfigError(f"--split {split!r}: expected one of: train, dev")
+    written = build_gum_brands(gum_root, split, out, genres=None if all_genres else CC_BY_GENRES)
+    typer.echo(f"{written} documents with brands written to {out}", err=True)

@@ -11,32 +11,17 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..candidates import find_candidates
 from ..catalog import Catalog
 from ..mentions import aspect_lexicon, brand_lexicon, find_explicit
 from .brand_marks import OVERALL
-from .brand_scores import Prediction, PredictedMention, PredictedOpinion
+from .brand_scores import PredictedMention, PredictedOpinion, Prediction
 
 # A small general-purpose polarity lexicon, written for this baseline (never tuned on the corpus).
-POSITIVE_WORDS = frozenset("""
-good great excellent superb brilliant outstanding fantastic wonderful lovely nice impressive reliable
-solid sturdy comfortable fast quick smooth easy intuitive helpful friendly polite responsive generous
-cheap affordable bargain worth love loved loves like liked enjoy enjoyed best better perfect perfectly
-recommend recommended happy pleased delighted satisfied strong robust quiet clean crisp sharp bright
-accurate efficient elegant beautiful gorgeous premium durable dependable punctual improved improving
-win wins won beat beats praise praised favourite favorite joy pleasure painless seamless flawless
-""".split())
-NEGATIVE_WORDS = frozenset("""
-bad poor terrible awful horrible dreadful disappointing disappointed disappointment useless broken
-broke faulty flimsy cheaply slow sluggish unreliable uncomfortable cramped noisy loud expensive
-overpriced pricey rip-off worse worst hate hated annoying annoyed frustrating frustrated confusing
-clunky buggy crash crashed crashes fail failed fails failure late delayed delay delays cancelled
-rude unhelpful ignored lost lose losing problem problems issue issues complaint complaints weak
-mediocre sloppy dirty leak leaked leaks stale bland miss missed misses decline declined fell drop
-dropped regret refund-less nightmare mess shoddy avoid warning struggled struggling
-""".split())
+POSITIVE_WORDS = frozenset(["good", "great", "excellent", "superb", "brilliant", "outstanding", "fantastic", "wonderful", "lovely", "nice", "impressive", "reliable", "solid", "sturdy", "comfortable", "fast", "quick", "smooth", "easy", "intuitive", "helpful", "friendly", "polite", "responsive", "generous", "cheap", "affordable", "bargain", "worth", "love", "loved", "loves", "like", "liked", "enjoy", "enjoyed", "best", "better", "perfect", "perfectly", "recommend", "recommended", "happy", "pleased", "delighted", "satisfied", "strong", "robust", "quiet", "clean", "crisp", "sharp", "bright", "accurate", "efficient", "elegant", "beautiful", "gorgeous", "premium", "durable", "dependable", "punctual", "improved", "improving", "win", "wins", "won", "beat", "beats", "praise", "praised", "favourite", "favorite", "joy", "pleasure", "painless", "seamless", "flawless"])
+NEGATIVE_WORDS = frozenset(["bad", "poor", "terrible", "awful", "horrible", "dreadful", "disappointing", "disappointed", "disappointment", "useless", "broken", "broke", "faulty", "flimsy", "cheaply", "slow", "sluggish", "unreliable", "uncomfortable", "cramped", "noisy", "loud", "expensive", "overpriced", "pricey", "rip-off", "worse", "worst", "hate", "hated", "annoying", "annoyed", "frustrating", "frustrated", "confusing", "clunky", "buggy", "crash", "crashed", "crashes", "fail", "failed", "fails", "failure", "late", "delayed", "delay", "delays", "cancelled", "rude", "unhelpful", "ignored", "lost", "lose", "losing", "problem", "problems", "issue", "issues", "complaint", "complaints", "weak", "mediocre", "sloppy", "dirty", "leak", "leaked", "leaks", "stale", "bland", "miss", "missed", "misses", "decline", "declined", "fell", "drop", "dropped", "regret", "refund-less", "nightmare", "mess", "shoddy", "avoid", "warning", "struggled", "struggling"])
 NEGATORS = frozenset({"not", "no", "never", "n't", "hardly", "nothing", "without", "nor", "cannot"})
 _WORD = re.compile(r"[\w'’-]+")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")

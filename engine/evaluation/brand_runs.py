@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from ..catalog import Brand, Catalog, Product, load_catalog
+from ..catalog import Brand, Catalog, load_catalog
 from ..config import AnalyzerConfig
 from .brand_baselines import RULES, baseline_prediction
 from .brand_marks import read_brand_docs

@@ -6,8 +6,8 @@ rule), so the model and its floors are scored by the same code on the same gold.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ..catalog import Catalog
 from ..lexicon import fold_key

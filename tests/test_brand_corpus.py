@@ -1,0 +1,126 @@
+"""The brand corpus tooling: `corpus check`, `eval brands` with its floors, the GUM builder, augmentation."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from brandscan.cli.app import app
+from brandscan.engine.catalog import load_catalog
+from brandscan.engine.evaluation.brand_marks import parse_brand_doc, read_brand_docs
+from brandscan.engine.evaluation.corpus_check import distant_flags
+from brandscan.engine.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
+from typer.testing import CliRunner
+
+FIXTURE = Path(__file__).parent / "fixtures" / "brand_corpus"
+runner = CliRunner()
+
+
+def test_marks_parse_into_text_gold_and_opinions():
+    doc = read_brand_docs(FIXTURE)[1]
+    assert doc.genre == "travel_blog" and doc.text.startswith("I flew Heron Air to Tromsø")
+    kinds = [(doc.text[g.start:g.end], g.brand, g.kind) for g in doc.gold]
+    assert kinds[:4] == [("Heron Air", "heron-air", "explicit"), ("Kestrel Rail", "kestrel", "explicit"),
+                         ("The airline", "heron-air", "nominal"), ("its", "heron-air", "pronoun")]
+    assert ("heron", None, "non_brand") in kinds and ("We", "kestrel", "first_person") in kinds
+    comparison = parse_brand_doc("t.md", "X <<beats|a:performance:pos|b:performance:neg>> Y")
+    assert [(j.brand, j.polarity) for j in comparison.opinions[0].judgements] == [("a", "pos"), ("b", "neg")]
+    assert comparison.text[comparison.opinions[0].start:comparison.opinions[0].end] == "beats"
+
+
+@pytest.mark.parametrize("marked, message", [
+    ("[[Acme|acme]] <<good {{it|acme}} is>>", "t.md:1:15: unbalanced or nested mark '<<'"),
+    ("<<good|acme:overall:great>>", "bad polarity 'great': expected one of: pos, neg, neu"),
+    ("<<good|acme:overall>>", "bad opinion label 'acme:overall'"),
+    ("[[Acme|a b]]", "bad label 'a b'"),
+])
+def test_bad_marks_name_line_and_column(marked, message):
+    with pytest.raises(Exception, match=message):
+        parse_brand_doc("t.md", marked)
+
+
+def test_corpus_check_counts_and_names_each_broken_convention(tmp_path):
+    result = runner.invoke(app, ["corpus", "check", str(FIXTURE), "--format", "json"])
+    assert result.exit_code == 2  # the fixture documents are shorter than a corpus document may be
+    report = json.loads(result.stdout)
+    assert report["counts"] == {
+        "documents": 2, "words": 110, "explicit": 6, "implicit": 6, "distant": 1, "nominal": 3, "pronoun": 3,
+        "first_person": 2, "non_brand": 1, "ambiguous_brand_uses": 2, "opinions": 6, "opinion_expressions": 6,
+        "distractors": 3, "long_documents": 0}
+    assert [p.split(": ", 1)[1] for p in report["problems"]] == [
+        "38 words: a document has 300 to 6000", "72 words: a document has 300 to 6000"]
+
+    (tmp_path / "catalog.yaml").write_text((FIXTURE / "catalog.yaml").read_text())
+    (tmp_path / "bad.md").write_text(
+        "<!-- genre: blog -->\n[[Norvik's|norvik]] and [[Norvic|norvik]] met [[Acme|acme]].\n\n"
+        "{{We|norvik}} like {{a shop|norvik}}. [[Kestrel|-]] <<fine|kestrel:taste:pos>>\n")
+    result = runner.invoke(app, ["corpus", "check", str(tmp_path)])
+    assert result.exit_code == 2
+    for expected in [
+        "bad.md:1: header genre 'blog': expected `<!-- genre: G -->`",
+        "bad.md:2: [[Norvik's|...]]: the possessive 's stays outside the span",
+        "bad.md:2: [[Norvic|norvik]]: not a name, alias, product or handle of 'norvik'",
+        "bad.md:2: brand id 'acme' is not in the catalogue",
+        "bad.md:4: {{We|norvik}}: first person outside a speaker turn whose label names 'norvik'",
+        "bad.md:4: {{a shop|norvik}}: neither a third-person pronoun nor a nominal",
+        "bad.md:4: [[Kestrel|-]]: not the name or alias of an ambiguous brand",
+        "bad.md:4: aspect 'taste': expected one of:",
+        "bad.md:4: opinion about 'kestrel', which the document never names",
+    ]:
+        assert expected in result.stderr, expected
+
+
+def test_distance_counts_paragraphs_since_the_brands_last_name():
+    doc = read_brand_docs(FIXTURE)[1]
+    flags = {doc.text[s:e]: far for (s, e), far in distant_flags(doc).items()}
+    assert flags == {"The airline": False, "its": False, "They": True, "We": False, "our": False}
+
+
+def test_eval_brands_prints_the_floors_of_the_same_run():
+    result = runner.invoke(app, ["eval", "brands", str(FIXTURE), "--format", "json", "--baselines-only"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["counts"]["implicit"] == 6 and out["counts"]["opinions"] == 6
+    nearest = out["figures"]["nearest"]
+    # "They" (paragraph 4) follows nothing but "Heron Air" and "Kestrel Rail": the nearest is Kestrel.
+    assert nearest["implicit_accuracy_distant"] == 0.0 and nearest["first_person_accuracy"] == 1.0
+    assert nearest["explicit_f1"] == 1.0 and nearest["sense_non_brand_accuracy"] == 1.0
+    assert set(out["figures"]) == {"nearest", "most_frequent"}
+
+
+def test_eval_brands_runs_the_shipped_model_beside_the_floors():
+    result = runner.invoke(app, ["eval", "brands", str(FIXTURE), "--catalog", "minimal"])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if line.startswith("figure"))
+    assert header.split() == ["figure", "model", "nearest", "most_frequent"]
+    assert "implicit_accuracy_distant" in result.stdout and "(catalogue: minimal)" in result.stdout
+
+
+def test_renaming_keeps_every_gold_span_exact():
+    catalog = load_catalog(FIXTURE / "catalog.yaml")
+    doc = read_brand_docs(FIXTURE)[0]
+    renamed, new_catalog = rename_brands(doc, catalog, random.Random(7))
+    norvik = next(b for b in new_catalog.brands if b.id == "norvik")
+    assert "Norvik" not in renamed.text and norvik.name != "Norvik Outdoor"
+    surfaces = {renamed.text[g.start:g.end] for g in renamed.gold if g.brand == "norvik" and g.kind == "explicit"}
+    assert surfaces <= {norvik.name, *(a.text for a in norvik.aliases),
+                        *(p.name for p in norvik.products), *(a.text for p in norvik.products for a in p.aliases)}
+    # Heron Air is ambiguous: its name is the point, so it keeps it.
+    assert "Heron flew it to Oslo" in renamed.text
+    for before, after in zip(doc.gold, renamed.gold):
+        if before.kind != "explicit" or before.brand != "norvik":
+            assert doc.text[before.start:before.end] == renamed.text[after.start:after.end]
+    again, _ = rename_brands(doc, catalog, random.Random(7))
+    assert again.text == renamed.text  # seeded
+
+
+def test_inserted_paragraphs_make_links_distant():
+    docs = read_brand_docs(FIXTURE)
+    doc = docs[0]
+    assert not any(distant_flags(doc).values())
+    filler = brand_free_paragraphs(docs) + ["The weather held all week, and the valley was quiet at dawn."]
+    longer = insert_distance(doc, filler, random.Random(3), 4)
+    assert any(distant_flags(longer).values())
+    assert [longer.text[g.start:g.end] for g in longer.gold] == [doc.text[g.start:g.end] for g in doc.gold]
+    assert [longer.text[o.start:o.end] for o in longer.opinions] == [doc.text[o.start:o.end] for o in doc.opinions]
