@@ -7,10 +7,14 @@ itself. The key hashes all of them, so a change to any one invalidates exactly t
 affects. Computing the key never imports torch or loads the model: a warm rerun reads files only.
 
 Entries are JSON, never pickles, written atomically (temporary file + rename) behind a header line
-with the payload's sha256. An entry that fails its checksum or does not parse is logged as one
-warning, deleted and recomputed; it is never returned. The stored report has no `source` (the same
-text may come from several files) and no `fired` (gates belong to the run); both are set on the way
-out, so a cached report serializes byte for byte like a fresh one except for `stats.seconds`.
+with a sha256 over the key and the payload. The payload holds the key's inputs beside the report. A
+hit is served only when the entry passes its checksum, its inputs hash to the key asked for and name
+this document, and the report passes report_check (types of every field, every span against the
+document text, counts against mentions). Anything else is logged as one warning, deleted where the
+cache allows it, and recomputed; it is never returned. A cache that cannot be read, written or
+cleaned costs warnings, never the run. The stored report has no `source` (the same text may come
+from several files) and no `fired` (gates belong to the run); both are set on the way out, so a
+cached report serializes byte for byte like a fresh one except for `stats.seconds`.
 """
 from __future__ import annotations
 
@@ -32,11 +36,12 @@ import orjson
 from . import report as rp
 from .config import AnalyzerConfig
 from .documents import Document
+from .report_check import ReportProblem, check_report
 
 log = logging.getLogger("brandscan.cache")
 
 CACHE_ENV = "BRANDSCAN_CACHE_DIR"
-_FORMAT = b"brandscan-cache/1"
+_FORMAT = b"brandscan-cache/2"
 _ENGINE_DIR = Path(__file__).resolve().parent
 
 
@@ -85,6 +90,23 @@ def _auto_bf16() -> bool:
     return bool(probe()) if probe is not None else False
 
 
+class CacheKey(str):
+    """A key (hex sha256) that keeps what it hashes, so that an entry can store its own inputs."""
+
+    inputs: dict[str, Any]
+
+    def __new__(cls, inputs: dict[str, Any]) -> CacheKey:
+        key = super().__new__(cls, _hash_inputs(inputs))
+        key.inputs = inputs
+        return key
+
+
+def _hash_inputs(inputs: dict[str, Any]) -> str:
+    parts = [inputs["format"], inputs["schema"], inputs["engine"], inputs["model"], inputs["config"],
+             inputs["document"], *inputs["warnings"]]
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True)
 class CacheKeys:
     """Everything but the document that a key covers; build once per run, in the main process."""
@@ -92,10 +114,11 @@ class CacheKeys:
     model: str  # model_fingerprint()
     config: str  # Analyzer.config_digest(): resolved config and catalogue sha256
 
-    def key(self, document: Document) -> str:
-        parts = [_FORMAT.decode(), rp.SCHEMA, _engine_digest(), self.model, self.config, document.sha256,
-                 *document.warnings]
-        return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    def key(self, document: Document) -> CacheKey:
+        return CacheKey({
+            "format": _FORMAT.decode(), "schema": rp.SCHEMA, "engine": _engine_digest(), "model": self.model,
+            "config": self.config, "document": document.sha256, "warnings": list(document.warnings),
+        })
 
 
 class ReportCache:
@@ -124,24 +147,29 @@ class ReportCache:
             log.warning("cache entry %s cannot be read (%s); recomputing %s", path, error.strerror, document.source)
             return None
         try:
-            fields = _decode(data)
+            fields = _decode(data, key, document)
         except ValueError as problem:
             self.corrupt += 1
             self.misses += 1
-            log.warning("cache entry %s is corrupt (%s); recomputing %s", path, problem, document.source)
-            path.unlink(missing_ok=True)
+            removed = ""
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:  # a read-only cache: the entry stays, and is refused each time
+                removed = f"; it cannot be removed ({error.strerror})"
+            log.warning("cache entry %s is corrupt (%s)%s; recomputing %s", path, problem, removed, document.source)
             return None
         self.hits += 1
         fields["source"] = document.source  # same key, same place: serializes like a fresh report
         return CachedReport(fields)
 
-    def put(self, key: str, report: rp.Report) -> None:
-        """Store `report` (its source and fired conditions are not kept). A cache that cannot be
-        written (read-only or full disk) is reported once and then left alone: the run goes on."""
+    def put(self, key: CacheKey, report: rp.Report) -> None:
+        """Store `report` (its source and fired conditions are not kept) with the key's inputs. A cache
+        that cannot be written (read-only or full disk) is reported once and then left alone."""
         if not self.writable:
             return
-        payload = orjson.dumps(rp.to_dict(dataclasses.replace(report, source="", fired=())))
-        entry = _FORMAT + b" " + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+        stored = rp.to_dict(dataclasses.replace(report, source="", fired=()))
+        payload = orjson.dumps({"inputs": key.inputs, "report": stored})
+        entry = _FORMAT + b" " + _checksum(key, payload) + b"\n" + payload
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,23 +193,43 @@ class ReportCache:
             raise
 
 
-def _decode(data: bytes) -> dict[str, Any]:
+def _checksum(key: str, payload: bytes) -> bytes:
+    # Over the key too: an entry copied to another key's file fails here already.
+    return hashlib.sha256(key.encode() + b"\n" + payload).hexdigest().encode()
+
+
+def _decode(data: bytes, key: str, document: Document) -> dict[str, Any]:
+    """The stored report for `document` under `key`, or ValueError saying why the entry is refused."""
     header, newline, payload = data.partition(b"\n")
     magic, _, checksum = header.partition(b" ")
     if not newline or magic != _FORMAT:
         raise ValueError("unknown entry format")
-    if hashlib.sha256(payload).hexdigest().encode() != checksum:
+    if _checksum(key, payload) != checksum:
         raise ValueError("checksum mismatch")
     try:
-        fields = orjson.loads(payload)
+        entry = orjson.loads(payload)
     except orjson.JSONDecodeError as error:
         raise ValueError(f"unreadable report: {error}") from None
-    if not isinstance(fields, dict) or fields.get("schema") != rp.SCHEMA or not _REPORT_KEYS <= fields.keys():
-        raise ValueError("not a report")
+    if not isinstance(entry, dict) or not isinstance(entry.get("inputs"), dict) or not isinstance(entry.get("report"), dict):
+        raise ValueError("not a cache entry")
+    inputs, fields = entry["inputs"], entry["report"]
+    try:
+        inputs_key = _hash_inputs(inputs)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"unreadable key inputs ({error!r})") from None
+    if inputs_key != key:
+        raise ValueError("stored for another key")
+    if inputs["document"] != document.sha256 or tuple(inputs["warnings"]) != tuple(document.warnings):
+        raise ValueError("stored for another document")
+    if fields.get("schema") != rp.SCHEMA:
+        raise ValueError("not a report of this schema")
+    try:
+        check_report(fields, document.text, document.sha256)
+    except ReportProblem as problem:
+        raise ValueError(f"invalid report: {problem}") from None
+    if fields["config"] != inputs["config"] or fields["source"] or fields["fired"]:
+        raise ValueError("invalid report: config, source or fired do not fit the entry")
     return fields
-
-
-_REPORT_KEYS = frozenset({"schema", "source", "sha256", "model", "config", "stats", "fired"})
 
 
 @dataclass(frozen=True)
