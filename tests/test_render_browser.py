@@ -3,7 +3,7 @@
 Run by `make browser-test` (which installs Debian's chromium when it is missing, and makes a
 missing browser a failure); elsewhere skipped with a reason when no chromium is installed. Chromium runs with no network and a fresh profile; the
 DevTools websocket client is the small one below (stdlib only), so no extra dependency is needed.
-Screenshots and timings go to test-artifacts/. With BRANDSCAN_SCREENSHOT_TO=path the screenshot of
+Screenshots go to test-artifacts/; timings are measured by bench/render.py, not here. With BRANDSCAN_SCREENSHOT_TO=path the screenshot of
 the shipped example is also written there: `BRANDSCAN_SCREENSHOT_TO=docs/render-screenshot.png
 make browser-test` refreshes the one in the docs.
 """
@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -149,9 +150,17 @@ def browser() -> Iterator[DevTools]:
         if os.environ.get("BRANDSCAN_REQUIRE_BROWSER"):
             pytest.fail(reason)
         pytest.skip(reason)
+    with chromium(CHROMIUM) as cdp:
+        yield cdp
+
+
+@contextmanager
+def chromium(executable: str) -> Iterator[DevTools]:
+    """A headless Chromium with no network and a fresh profile, driven over DevTools (also used by
+    bench/render.py)."""
     profile = tempfile.mkdtemp(prefix="brandscan-chromium-")
     args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-extensions", "--no-default-browser-check", "--hide-scrollbars", "--mute-audio",
         # No network at all: every host resolves nowhere (file:// pages still load).
@@ -164,7 +173,7 @@ def browser() -> Iterator[DevTools]:
         deadline = time.monotonic() + 60
         while not (port_file.exists() and len(port_file.read_text().split()) == 2):
             if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("chromium did not start its DevTools endpoint")
+                raise RuntimeError("chromium did not start its DevTools endpoint")
             time.sleep(0.1)
         port, path = port_file.read_text().split()
         cdp = DevTools(f"ws://127.0.0.1:{port}{path}")
@@ -340,44 +349,23 @@ def _big_report(target_chars: int) -> dict[str, Any]:
     return report
 
 
-def test_one_megabyte_document_opens_fast_and_builds_lazily(browser: DevTools) -> None:
-    report = _big_report(1_000_000)
-    t0 = time.perf_counter()
-    html = render_html(report)
-    render_s = time.perf_counter() - t0
-    page = _write_page("big.html", html)
-    load_s = _open(browser, page)
-    fcp = browser.js("(performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime")
-    ready = browser.js("performance.getEntriesByName('brandscan-ready')[0].startTime")
-    painted = browser.js("performance.getEntriesByName('brandscan-painted')[0].startTime")
+def test_one_megabyte_document_builds_lazily(browser: DevTools) -> None:
+    # How fast is bench/render.py's business (timings fail by load, not by a defect); this checks
+    # what makes it fast: blocks are built as they scroll into view, not all at open.
+    _open(browser, _write_page("big.html", render_html(_big_report(1_000_000))))
+    assert browser.js("performance.getEntriesByName('brandscan-painted').length") == 1
     total = browser.js("brandscanView.totalBlocks()")
     built_at_open = browser.js("brandscanView.builtBlocks()")
     assert total > 300 and built_at_open < 10, (total, built_at_open)
-    # Scroll through in screen-sized steps, as a reader would, and time each step to its next frame.
-    frames = browser.js(
-        "(async () => { const d = document.getElementById('doc'); const out = [];"
-        " for (let i = 0; i < 60; i++) { const t = performance.now(); d.scrollTop += d.clientHeight;"
-        " await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));"
-        " out.push(performance.now() - t); } return out; })()"
+    browser.js(
+        "(async () => { const d = document.getElementById('doc');"
+        " for (let i = 0; i < 60; i++) { d.scrollTop += d.clientHeight;"
+        " await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); } })()"
     )
     browser.js("document.getElementById('doc').scrollTop = 1e9")
     browser.js("new Promise(r => setTimeout(r, 200))")
-    build_ms = browser.js("brandscanView.buildMs()")
-    timings = {
-        "chars": len(report["text"]), "mentions": len(report["mentions"]), "html_bytes": len(html.encode()),
-        "render_html_s": round(render_s, 3), "navigate_to_load_s": round(load_s, 3),
-        "first_contentful_paint_ms": round(fcp, 1) if fcp else None, "view_ready_ms": round(ready, 1),
-        "text_painted_ms": round(painted, 1),
-        "blocks": total, "blocks_built_at_open": built_at_open,
-        "scroll_step_ms_median": round(sorted(frames)[len(frames) // 2], 1), "scroll_step_ms_max": round(max(frames), 1),
-        "block_build_ms_max": round(max(build_ms), 2),
-    }
-    (ARTIFACTS / "render-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    print(timings)
+    assert built_at_open < browser.js("brandscanView.builtBlocks()") < total / 2
     _screenshot(browser, "render-big.png")
-    # Generous bounds for a loaded CI machine; the measured figures are in render-timings.json.
-    assert painted < 3000 and max(build_ms) < 50
-    assert browser.js("brandscanView.builtBlocks()") < total / 2
     assert browser.exceptions() == []
 
 
