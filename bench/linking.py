@@ -15,7 +15,6 @@ The target (issue 4) is linking + attribution <= 25% of the encoder time.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -51,7 +50,6 @@ def main() -> None:
 
     import numpy as np
     import torch
-
     from brandscan.engine.candidates import find_candidates
     from brandscan.engine.catalog import load_catalog
     from brandscan.engine.globals import select_global_tokens
@@ -79,7 +77,7 @@ def main() -> None:
     for method in ("attention", "rollout"):
         options = LinkingOptions(attribution=method)
 
-        def link():  # type: ignore[no-untyped-def]
+        def link(options=options):  # type: ignore[no-untyped-def]  # this loop's options
             with torch.inference_mode():
                 return link_document(tokens, explicit, candidates, encoded, positions, catalog, linker, options)
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
 from brandscan.engine.documents import Document, ReadOptions, iter_documents

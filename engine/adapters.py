@@ -65,7 +65,7 @@ def add_lora(encoder: Encoder, rank: int, alpha: float, targets: Sequence[str]) 
         raise ValueError(f"LoRA rank must be >= 1, got {rank}")
     encoder.requires_grad_(False)
     params: list[nn.Parameter] = []
-    for path, module in list(encoder.named_modules()):
+    for _path, module in list(encoder.named_modules()):
         for child_name, child in list(module.named_children()):
             if child_name in wanted and isinstance(child, nn.Linear):
                 wrapped = LoRALinear(child, rank, alpha)

@@ -14,8 +14,9 @@ a category nominal can only be a brand of that category, "we" only the speaker's
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from .catalog import Catalog
 from .mentions import ExplicitMention

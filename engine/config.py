@@ -67,7 +67,7 @@ class AnalyzerConfig:
             if value is not None and value < least:
                 raise ConfigError(f"{name} {value}: expected {least} or more")
 
-    def replace(self, **changes: Any) -> "AnalyzerConfig":
+    def replace(self, **changes: Any) -> AnalyzerConfig:
         """A copy with the given fields changed; None values leave a field as it is."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -34,7 +34,7 @@ class Stages:
     linking head, and the sentiment scorer. A model without trained heads still finds explicit
     mentions; its reports say what was skipped."""
 
-    model: "LoadedModel"
+    model: LoadedModel
     encoder: Any  # the encoder for the document pass
     linker: Any | None  # linking.Linker
     scorer: Any | None  # sentiment_head.SentimentScorer
@@ -64,7 +64,7 @@ class Analyzer:
 
     # -- lazily loaded parts -------------------------------------------------------------------
     @property
-    def model(self) -> "LoadedModel":
+    def model(self) -> LoadedModel:
         if self._model is None:
             from .models import load_model
 
@@ -207,7 +207,7 @@ class Analyzer:
         return Encoded(global_positions=positions, states=states, seconds=time.perf_counter() - started)
 
 
-def _load_stages(model: "LoadedModel") -> Stages:
+def _load_stages(model: LoadedModel) -> Stages:
     from .adapters import load_adapter
     from .linking import HEAD_FILE, Linker
     from .sentiment_head import CONFIG_FILE, SentimentScorer

@@ -2,10 +2,9 @@ import math
 
 import numpy as np
 import torch
-
-from brandscan.engine.attribution import LayerAttention, evidence_spans, rollout, row_attention, row_weights
-from brandscan.engine.passages import load_tokenizer, tokenize_document
+from brandscan.engine.attribution import LayerAttention, evidence_spans, rollout, row_attention
 from brandscan.engine.models import registry
+from brandscan.engine.passages import load_tokenizer, tokenize_document
 
 
 def dense_rows(x, wq, wk, heads, rows, globals_, window):
@@ -45,7 +44,7 @@ def test_row_attention_equals_dense_masked_reference():
     assert len(kept) == window + 1 + len(globals_)
     torch.testing.assert_close(dense[:, g, kept], ref[:, g, kept], atol=1e-5, rtol=1e-4)
     # rollout rows are distributions too
-    for row, dist in rollout([layer, layer], rows, globals_, window).items():
+    for _row, dist in rollout([layer, layer], rows, globals_, window).items():
         assert abs(sum(dist.values()) - 1.0) < 1e-4
 
 

@@ -38,9 +38,15 @@ def encode_passages(tokenizer_file, passages):
 
 def dense_bert(state, cfg, ids, pos, allowed):
     """A plain BERT forward written from the paper's equations; allowed: (B, n, n) bool mask."""
-    p = lambda name: state[name].float()
-    ln = lambda x, name: F.layer_norm(x, (cfg.hidden,), p(name + ".weight"), p(name + ".bias"), cfg.layer_norm_eps)
-    lin = lambda x, name: x @ p(name + ".weight").T + p(name + ".bias")
+    def p(name):
+        return state[name].float()
+
+    def ln(x, name):
+        return F.layer_norm(x, (cfg.hidden,), p(name + ".weight"), p(name + ".bias"), cfg.layer_norm_eps)
+
+    def lin(x, name):
+        return x @ p(name + ".weight").T + p(name + ".bias")
+
     x = p("embeddings.word.weight")[ids] + p("embeddings.position.weight")[pos] + p("embeddings.token_type.weight")[0]
     x = ln(x, "embeddings.norm")
     B, n, d = x.shape

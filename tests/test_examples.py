@@ -1,11 +1,11 @@
 """The shipped examples, analyzed for real: every span in every report points at its text."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from brandscan.engine import report as rp
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.documents import Document, ReadOptions, iter_documents

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from brandscan.engine.catalog import load_catalog
 
 HEADS = Path(__file__).parents[1] / "engine/models/all-minilm-l6-v2/heads/linking/head.safetensors"

@@ -8,8 +8,8 @@ nothing; their accuracy is reported apart.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 BUCKETS = ("same_passage", "1-3_passages", "further")
 

@@ -6,8 +6,8 @@ linking to neither predicts both negative. This follows gap_scorer.py of the GAP
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Running the linking model over GAP and coreference dev sets and scoring it."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from .data import CorefDocument, LinkDocument, LinkQuery
 

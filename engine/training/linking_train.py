@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -20,8 +20,15 @@ from torch import Tensor
 from ..attribution import row_attention
 from ..globals import select_global_tokens
 from ..linking import layer_attention
-from ..linking_head import (EntitySpec, HeadConfig, LinkingHead, QuerySpec, build_features, initial_positions,
-                            sentence_initial)
+from ..linking_head import (
+    EntitySpec,
+    HeadConfig,
+    LinkingHead,
+    QuerySpec,
+    build_features,
+    initial_positions,
+    sentence_initial,
+)
 from ..passages import TokenizedDocument, tokenize_document
 from .data import LinkDocument
 
