@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .passages import TokenizedDocument
 from .report import WeightedSpan
+from .stable import WEIGHT_DECIMALS, rounded
 
 ROW_CHUNK = 64  # query rows per batched gather: 64 * (w + 1 + g) * d floats stay a few tens of MB
 ROLLOUT_FANOUT = 16
@@ -260,12 +261,13 @@ def _strongest(flow: _Flow, rows: int, fanout: int) -> np.ndarray:
     width = int(column.max()) + 1
     if width <= fanout:
         return np.ones(len(flow.owner), dtype=bool)
+    weight = rounded(flow.weight, WEIGHT_DECIMALS)  # compared rounded: see stable.py
     dense = np.zeros((rows, width))  # (r, width) weights are > 0: 0 pads a short row
-    dense[flow.owner, column] = flow.weight
+    dense[flow.owner, column] = weight
     cut = np.partition(dense, width - fanout, axis=1)[:, width - fanout][flow.owner]  # (m,) fanout-th largest
-    pick = flow.weight > cut
-    # Entries equal to the cut fill the rest, lowest position first (almost always exactly one).
-    tied = np.flatnonzero(flow.weight == cut)
+    pick = weight > cut
+    # Entries equal to the cut fill the rest, lowest position first.
+    tied = np.flatnonzero(weight == cut)
     tied = tied[np.lexsort((flow.key[tied], flow.owner[tied]))]
     need = fanout - np.bincount(flow.owner[pick], minlength=rows)  # (r,)
     rank = np.arange(len(tied)) - np.searchsorted(flow.owner[tied], flow.owner[tied])
@@ -351,7 +353,8 @@ def evidence_spans(
         if not _WORDISH.search(word) or word.lower() in STOPWORDS:
             continue
         words[(start, end)] = words.get((start, end), 0.0) + weight
-    best = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
+    best = sorted(words.items(), key=lambda kv: (-round(kv[1], WEIGHT_DECIMALS), kv[0]))[:top]
     total = sum(w for _, w in best)
     if total <= 0:
         return ()
@@ -367,6 +370,7 @@ def _heaviest(weights: dict[int, float] | tuple[np.ndarray, np.ndarray], k: int)
         values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
     else:
         keys, values = weights
+    values = rounded(values, WEIGHT_DECIMALS)
     # A rollout row holds over a thousand keys: partition in numpy rather than sort in Python.
     best = np.arange(len(values))
     if len(values) > k:

@@ -46,6 +46,7 @@ from .linking_head import (
 )
 from .mentions import ExplicitMention
 from .passages import TokenizedDocument
+from .stable import WEIGHT_DECIMALS, ranked, rounded, single_thread
 
 MAX_ENTITIES = 16
 NUMBER_PENALTY = 1.0
@@ -249,9 +250,10 @@ def link_document(
         att = row_attention(top_layer, rows, globals_t, encoded.window)
         head_dtype = next(linker.head.parameters()).dtype
         initial = sentence_initial(tokens, initial_positions(queries, entities))
-        feats = build_features(encoded.last_hidden.to(head_dtype), _cast(att, head_dtype), tokens.passage_of,
-                               queries, entities, encoded.window, initial)
-        logits = linker.head(*feats).float()  # (Q, 1+E)
+        with single_thread():  # the features and head are small; one thread keeps their sums fixed
+            feats = build_features(encoded.last_hidden.to(head_dtype), _cast(att, head_dtype), tokens.passage_of,
+                                   queries, entities, encoded.window, initial)
+            logits = linker.head(*feats).float()  # (Q, 1+E)
     logits = logits.clone()  # a normal tensor: the rule adjustments below write into it
     for qi, (q, c) in enumerate(zip(queries, query_candidates)):
         if c.kind == "pronoun":
@@ -264,17 +266,17 @@ def link_document(
         named_before = [ei for ei, e in enumerate(q.entities) if entities[e].anchors[0][0] < q.tok_start]
         if len(named_before) == 1:
             logits[qi, 1 + named_before[0]] += SALIENCE_BONUS
-    probs = torch.softmax(logits, dim=-1).cpu().numpy()
+    probs = rounded(torch.softmax(logits, dim=-1).cpu().numpy())  # (Q, 1+E) as reported
 
     if options.attribution == "rollout":
-        layers = [layer_attention(l, x) for l, x in zip(encoded.layers, encoded.layer_inputs)]
+        layers = [layer_attention(layer, x) for layer, x in zip(encoded.layers, encoded.layer_inputs)]
         with torch.inference_mode():
             weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, encoded.window, top=att)
     else:
         weights = row_weight_arrays(att)
     for qi, (q, c) in enumerate(zip(queries, query_candidates)):
         p = probs[qi, : 1 + len(q.entities)]
-        order = np.argsort(-p, kind="stable")
+        order = ranked(p)  # ties to "no brand", then to the nearer-listed brand
         choice, runner = int(order[0]), int(order[1]) if len(order) > 1 else 0
         brand = brands[q.entities[choice - 1]] if choice > 0 else None
         alt = rp.Alternative(brands[q.entities[runner - 1]] if runner > 0 else None, float(p[runner]))
@@ -325,8 +327,9 @@ def _anchors(mentions: Sequence[ExplicitMention], starts: np.ndarray, scored: np
     total = float(scored.sum())
     if total <= 0:  # nothing reached: name the nearest preceding mention, with no weight
         return (_anchor(mentions[_nearest_before(starts, position)], tokens, 0.0),)
-    best = np.lexsort((np.arange(len(scored)), -scored))[:top]  # heaviest first, ties to the earlier mention
-    return tuple(_anchor(mentions[j], tokens, float(scored[j]) / total) for j in sorted(best.tolist()) if scored[j] > 0)
+    share = rounded(scored / total, WEIGHT_DECIMALS)
+    best = ranked(share, WEIGHT_DECIMALS)[:top]  # heaviest first, ties to the earlier mention
+    return tuple(_anchor(mentions[j], tokens, float(share[j])) for j in sorted(best.tolist()) if share[j] > 0)
 
 
 def _context_evidence(text: str, passage: tuple[int, int], mention: ExplicitMention,

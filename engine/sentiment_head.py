@@ -24,6 +24,7 @@ from torch import nn
 
 from .absa_data import POLARITIES, AbsaSentence, Figures
 from .errors import ModelError
+from .stable import DECIMALS, WEIGHT_DECIMALS, ranked, rounded, single_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from .models import LoadedModel
@@ -192,7 +193,8 @@ def forward_batch(encoder: nn.Module, head: SentimentHead, batch: Batch) -> tupl
     """Logits (m, 3) and context weights (m, n) for every term of the batch."""
     states = encode_states(encoder, batch)  # (B, n, d)
     per_term = states[batch.seq].float()  # (m, n, d)
-    return head(per_term, batch.valid[batch.seq], batch.term)
+    with single_thread():  # a small head: one thread keeps its sums, and so its scores, fixed
+        return head(per_term, batch.valid[batch.seq], batch.term)
 
 
 def save_head(head: SentimentHead, config: HeadConfig, directory: Path) -> None:
@@ -315,13 +317,15 @@ class SentimentScorer:
         return chunks
 
     def _scored(self, probs: torch.Tensor, weights: torch.Tensor, offsets: list[tuple[int, int]]) -> Scored:
-        p = tuple(float(x) for x in probs)
-        label = POLARITIES[int(probs.argmax())]
+        # Rounded before the label is chosen (ties to the earlier polarity), so that the label and the
+        # reported probabilities never depend on the thread count (stable.py).
+        p = rounded(probs.numpy())  # (3,)
+        label = POLARITIES[int(ranked(p)[0])]
         # Positions 1..len(offsets) are the word pieces; 0 is [CLS].
-        w = weights[1 : len(offsets) + 1]
-        top = torch.argsort(w, descending=True, stable=True)[: self.top_context].tolist()
+        w = rounded(weights[1 : len(offsets) + 1].numpy(), WEIGHT_DECIMALS)
+        top = ranked(w, WEIGHT_DECIMALS)[: self.top_context].tolist()
         context = tuple((offsets[j][0], offsets[j][1], float(w[j])) for j in sorted(top))
-        return Scored(label, (p[0], p[1], p[2]), p[2] - p[0], context)
+        return Scored(label, (float(p[0]), float(p[1]), float(p[2])), round(float(p[2] - p[0]), DECIMALS), context)
 
 
 def evaluate(scorer: SentimentScorer, sentences: Sequence[AbsaSentence]) -> Figures:

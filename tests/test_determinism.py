@@ -1,0 +1,56 @@
+"""Reports do not depend on the thread count or the number of workers (the cache key ignores both)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from brandscan.engine.attribution import evidence_spans
+from brandscan.engine.models import default_model_dir
+from brandscan.engine.passages import load_tokenizer, tokenize_document
+from brandscan.engine.stable import ranked
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+BRANDSCAN = Path(sys.executable).with_name("brandscan")
+
+
+def _reports(inputs: Path, *options: str) -> list[dict]:
+    done = subprocess.run(
+        [str(BRANDSCAN), "analyze", str(inputs), "-c", str(EXAMPLES / "brands.yaml"), "--no-cache",
+         "--format", "jsonl", *options],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    for report in reports:  # the only fields that may differ between two runs
+        del report["stats"]["seconds"], report["stats"]["encoder_seconds"]
+    return reports
+
+
+def test_threads_and_workers_do_not_change_a_report(tmp_path: Path) -> None:
+    for name in ("outdoor-gear-review-thread.txt", "earnings-call.txt"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    one_worker = _reports(tmp_path, "--jobs", "1", "--threads", "2")
+    two_workers = _reports(tmp_path, "--jobs", "2", "--threads", "1")
+    assert len(one_worker) == 2 and all(r["mentions"] for r in one_worker)
+    assert json.dumps(one_worker, sort_keys=True) == json.dumps(two_workers, sort_keys=True)
+
+
+def test_near_ties_rank_by_position_not_by_the_last_bits() -> None:
+    # Two values that differ only in float noise are equal once rounded: the earlier one wins.
+    assert ranked(np.array([0.25, 0.5, 0.5 + 1e-9, 0.25 - 1e-9])).tolist() == [1, 2, 0, 3]
+    assert ranked(np.array([0.1, 0.30000004, 0.3])).tolist() == [1, 2, 0]
+
+
+def test_the_evidence_word_does_not_flip_on_float_noise() -> None:
+    text = "Norvik makes a sturdy jacket and a warm coat."
+    tokens = tokenize_document(text, load_tokenizer(default_model_dir() / "tokenizer.json"))
+    sturdy, coat = (int(np.flatnonzero(tokens.offsets[:, 0] == text.index(w))[0]) for w in ("sturdy", "coat"))
+    for noise in (1e-9, -1e-9):  # whichever one the last bits favour, the earlier word is chosen
+        weights = (np.array([sturdy, coat]), np.array([0.3, 0.3 + noise]))
+        [span] = evidence_spans(tokens, weights, (0, 6), top=1)
+        assert (span.start, span.end, span.text, span.weight) == (15, 21, "sturdy", 1.0)
