@@ -100,6 +100,9 @@ class CacheKey(str):
         key.inputs = inputs
         return key
 
+    def __reduce__(self) -> tuple[type[CacheKey], tuple[dict[str, Any]]]:  # pickles with its inputs
+        return CacheKey, (self.inputs,)
+
 
 def _hash_inputs(inputs: dict[str, Any]) -> str:
     parts = [inputs["format"], inputs["schema"], inputs["engine"], inputs["model"], inputs["config"],

@@ -17,7 +17,7 @@ from brandscan.engine.documents import Document, DocumentFailure
 from brandscan.engine.runner import AnalyzerSpec, SerialBackend, run
 
 distributed = pytest.importorskip("distributed")
-from brandscan.engine.dask_runner import DaskBackend
+from brandscan.engine.dask_runner import DaskBackend  # noqa: E402  (only once distributed is known to be there)
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"
