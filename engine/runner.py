@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -123,9 +126,36 @@ class SerialBackend:
 # The one piece of process-wide state: a pool worker process owns exactly one Analyzer for its
 # whole life, built by the pool initializer, so the model loads once per worker, not per document.
 _WORKER_ANALYZER: list[Analyzer] = []
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def _init_worker(spec: AnalyzerSpec, log_level: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the run that started it ends, even by kill -9 (which leaves nobody to
+    stop the pool): otherwise each worker lives on under PID 1, holding a model of hundreds of MB.
+    Linux delivers SIGKILL on the parent's death (PR_SET_PDEATHSIG); elsewhere, and for a parent
+    that died before that was set, a thread checks the parent every second."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still works
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="brandscan-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:  # reparented: the parent is gone
+            os._exit(1)
+
+
+def _init_worker(spec: AnalyzerSpec, log_level: int, parent: int) -> None:
+    _die_with_parent(parent)
     # Ctrl-C reaches the whole process group; only the parent decides what happens, so that a
     # report being written is finished and the workers are stopped in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -194,7 +224,7 @@ class ProcessBackend:
                 self.jobs,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.spec, self.log_level),
+                initargs=(self.spec, self.log_level, os.getpid()),
             )
             self._generation += 1
         return self._generation, self._executor.submit(_analyze_in_worker, document)
@@ -240,10 +270,26 @@ def run(
 
     Closing the generator early (an interrupt, an error while writing) cancels what is in flight.
     """
+    pairs = run_with_inputs(items, backend, cache, keys)
+    try:
+        for _, record in pairs:
+            yield record
+    finally:
+        pairs.close()
+
+
+def run_with_inputs(
+    items: Iterable[Item],
+    backend: Backend,
+    cache: ReportCache | None = None,
+    keys: CacheKeys | None = None,
+) -> Generator[tuple[Item, Record], None, None]:
+    """As `run`, each record with the input it is for (whose `origin` names its output file)."""
     if (cache is None) != (keys is None):
         raise ValueError("cache and keys go together")
-    # (cache key to store the result under, or None when it came from the cache or cannot be stored)
-    pending: deque[tuple[str | None, Handle]] = deque()
+    # (the input, cache key to store the result under or None when it came from the cache or
+    # cannot be stored, the handle)
+    pending: deque[tuple[Item, str | None, Handle]] = deque()
     finished = False
     try:
         for item in items:
@@ -260,9 +306,9 @@ def run(
                         handle = backend.submit(item)
                 else:
                     handle = backend.submit(item)
-            pending.append((key, handle))
+            pending.append((item, key, handle))
             # Yield what is finished at the head; block on it only when the window is full.
-            while pending and (len(pending) >= backend.window or _done(backend, pending[0][1])):
+            while pending and (len(pending) >= backend.window or _done(backend, pending[0][2])):
                 yield _finish(pending.popleft(), cache)
         while pending:
             yield _finish(pending.popleft(), cache)
@@ -275,9 +321,9 @@ def _done(backend: Backend, handle: Handle) -> bool:
     return isinstance(handle, _Ready) or backend.done(handle)
 
 
-def _finish(entry: tuple[str | None, Handle], cache: ReportCache | None) -> Record:
-    key, handle = entry
+def _finish(entry: tuple[Item, str | None, Handle], cache: ReportCache | None) -> tuple[Item, Record]:
+    item, key, handle = entry
     record = handle.result()
     if cache is not None and key is not None and isinstance(record, rp.Report):
         cache.put(key, record)
-    return record
+    return item, record
