@@ -83,3 +83,12 @@ def reports_stdout() -> Iterator[BinaryIO]:
         private.close()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so that flushing it at exit cannot
+    raise BrokenPipeError again (Python would print that on stderr)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -8,12 +8,10 @@ from typing import Annotated
 import typer
 from brandscan.engine.errors import BrandscanError
 
+from .atomic import remove_leftovers, write_atomic
+from .interrupt import quiet_stdout
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Write beside the target and rename, so a reader never sees half a page.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command killed by SIGPIPE (`| head`)
 
 
 def register(app: typer.Typer) -> None:
@@ -75,9 +73,16 @@ def register(app: typer.Typer) -> None:
         except BrandscanError as error:
             raise RenderError(f"{name}: {error}") from None
         if output is None:
-            sys.stdout.write(page)
+            try:
+                sys.stdout.write(page)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                quiet_stdout()
+                raise typer.Exit(EXIT_BROKEN_PIPE) from None
         else:
             try:
-                _write_atomic(output, page)
+                # Beside the target, created exclusively (never through a planted link), then renamed.
+                remove_leftovers(output.absolute().parent)
+                write_atomic(output, page.encode("utf-8"))
             except OSError as error:
                 raise RenderError(f"{output}: cannot write: {error.strerror or error}") from None
