@@ -2,8 +2,9 @@
 
 Exit codes (docs/scale.md): 0 success; 1 a --fail-on condition was met; 2 usage, config or
 catalogue error; 3 some inputs failed (their error records were written, every other input was
-analyzed and written); 130 interrupted (every report written so far is whole). When several apply,
-the first in the order 2, 130, 3, 1 wins: the most severe one says what happened.
+analyzed and written); 130 interrupted (every report written so far is whole); 141 stdout was
+closed by its reader (`| head`): the run stopped quietly. When several apply, the first in the order
+2, 130, 3, 1 wins: the most severe one says what happened.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from brandscan.engine.inputs import DEFAULT_MAX_BYTES
+
+from .interrupt import quiet_stdout
 
 EXIT_CONDITION_MET = 1
 EXIT_INPUT_FAILED = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 128 + 13  # as a shell reports a command killed by SIGPIPE (`| head`)
 
 _FORMAT_HELP = (
     "json (pretty; an array for several documents), jsonl (one line per document), html, summary-json"
@@ -49,8 +54,25 @@ def analyze(
         Path | None, typer.Option("--output", "-o", help="Write one report per input into DIR.")
     ] = None,
     glob: Annotated[
-        str | None, typer.Option("--glob", help="File pattern inside directories, e.g. '*.txt'.")
+        list[str] | None,
+        typer.Option("--glob", help="File pattern inside directories, e.g. '*.txt' (repeatable: any may match)."),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude", metavar="GLOB", help="Leave out files and folders inside directories that match (repeatable)."
+        ),
+    ] = None,
+    max_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-bytes",
+            envvar="BRANDSCAN_MAX_BYTES",
+            help=f"Refuse larger documents (an error record each; per line in JSON Lines); 0: no limit"
+            f" [default: {DEFAULT_MAX_BYTES:,}].",
+            show_default=False,
+        ),
+    ] = DEFAULT_MAX_BYTES,
     jsonl_id: Annotated[str, typer.Option("--jsonl-id", help="JSONL field naming each document.")] = "id",
     jsonl_text: Annotated[
         str, typer.Option("--jsonl-text", help="JSONL field holding each document's text.")
@@ -149,6 +171,8 @@ def analyze(
         raise ConfigError(f"--format {fmt!r}: expected one of: {', '.join(FORMATS)}")
     if catalog is None:
         raise ConfigError("no brand catalogue: pass -c CATALOGUE.yaml or set BRANDSCAN_CATALOG")
+    if max_bytes < 0:
+        raise ConfigError(f"--max-bytes {max_bytes}: expected 0 (no limit) or more")
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: expected 1 or more")
     if dask is not None and dask_scheduler_file is not None:
@@ -180,7 +204,9 @@ def analyze(
         fmt=fmt,
         output=output,
         several=several,
-        glob=glob,
+        globs=tuple(glob or ()),
+        excludes=tuple(exclude or ()),
+        max_bytes=max_bytes or None,
         jsonl_id=jsonl_id,
         jsonl_text=jsonl_text,
         # One document gains nothing from worker processes and would pay for starting them.
@@ -195,6 +221,9 @@ def analyze(
         progress=not quiet and sys.stderr.isatty() and os.environ.get("CI") != "true",
     )
     outcome = run_batch(batch)
+    if outcome.broken_pipe:
+        quiet_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE)
     if outcome.interrupted:
         print(
             f"brandscan: interrupted: {outcome.written} reports written whole, the remaining inputs were not analyzed",

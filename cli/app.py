@@ -9,7 +9,6 @@ import importlib
 import sys
 
 import typer
-
 from brandscan.engine.errors import BrandscanError
 
 # Exit code for a bug (EX_SOFTWARE): distinct from 1, which means a --fail-on condition was met.
@@ -69,7 +68,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("brandscan: interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception:  # a bug, not a user error: keep the traceback, and an exit code of its own
+    except Exception:  # noqa: BLE001 - a bug, not a user error: keep the traceback, and an exit code of its own
         import traceback
 
         traceback.print_exc()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ class Batch:
     fmt: str
     output: Path | None
     several: bool
-    glob: str | None
+    globs: tuple[str, ...]
+    excludes: tuple[str, ...]
+    max_bytes: int | None
     jsonl_id: str
     jsonl_text: str
     jobs: int
@@ -52,6 +55,7 @@ class Outcome:
     failed: int  # error records among them
     fired: int  # reports that met at least one --fail-on condition
     interrupted: bool
+    broken_pipe: bool = False  # stdout's reader went away (`| head`): the run stopped quietly
 
 
 def _backend(batch: Batch, spec: Any) -> Any:
@@ -99,7 +103,7 @@ def run_batch(batch: Batch) -> Outcome:
     from brandscan.engine.gates import fired as conditions_met
     from brandscan.engine.pipeline import Analyzer
     from brandscan.engine.rollup import Rollup
-    from brandscan.engine.runner import AnalyzerSpec, run
+    from brandscan.engine.runner import AnalyzerSpec, run_with_inputs
 
     from .interrupt import InterruptGuard, reports_stdout
     from .progress import Progress
@@ -112,19 +116,25 @@ def run_batch(batch: Batch) -> Outcome:
         # The Analyzer built here only hashes its config and catalogue: its model never loads.
         keys = CacheKeys(model=model_fingerprint(batch.settings), config=Analyzer(batch.catalog, batch.settings).config_digest())
     rollup = Rollup() if batch.summary or batch.progress or batch.fmt == "summary-json" else None
-    options = ReadOptions(glob=batch.glob, jsonl_id=batch.jsonl_id, jsonl_text=batch.jsonl_text)
+    options = ReadOptions(globs=batch.globs, excludes=batch.excludes, jsonl_id=batch.jsonl_id,
+                          jsonl_text=batch.jsonl_text, max_bytes=batch.max_bytes)
+    _check_matches(batch.paths, options)
     written = failed = met = 0
-    interrupted = False
+    fired_counts: Counter[str] = Counter()
+    interrupted = broken_pipe = False
     with reports_stdout() as stream, InterruptGuard() as guard, Progress(enabled=batch.progress) as progress:
         writer = _writer(batch, stream)
-        records = run(iter_documents(batch.paths, options, stdin=sys.stdin.buffer), _backend(batch, spec), cache, keys)
+        records = run_with_inputs(
+            iter_documents(batch.paths, options, stdin=sys.stdin.buffer), _backend(batch, spec), cache, keys
+        )
         try:
-            for record in records:
+            for item, record in records:
                 data = record.data if isinstance(record, CachedReport) else rp.to_dict(record)
                 if batch.conditions:
                     fired = conditions_met(data, batch.conditions)
                     if fired:
                         met += 1
+                        fired_counts.update(fired)
                         log.info("%s: --fail-on met: %s", record.source, ", ".join(fired))
                         if isinstance(record, rp.Report):
                             record = dataclasses.replace(record, fired=fired)
@@ -136,27 +146,54 @@ def run_batch(batch: Batch) -> Outcome:
                     failed += 1
                     print(f"brandscan: {record.source}: {record.error}", file=sys.stderr)
                 with guard.critical():
-                    writer.write(record)
+                    writer.write(record, item.origin)
                     written += 1
                 if rollup is not None:
                     rollup.add(data)
                 progress.advance(data)
         except KeyboardInterrupt:
             interrupted = True
+        except BrokenPipeError:
+            broken_pipe = True  # nobody reads the rest: stop, as `cat` would on SIGPIPE
         finally:
             records.close()  # cancels work in flight when the loop did not finish
-        with guard.critical():
-            writer.close()
-            if batch.fmt == "summary-json" and rollup is not None:
-                stream.write(_summary_bytes(rollup.to_dict()))
-                stream.flush()
+        try:
+            with guard.critical():
+                writer.close()
+                if batch.fmt == "summary-json" and rollup is not None and not broken_pipe:
+                    stream.write(_summary_bytes(rollup.to_dict()))
+                    stream.flush()
+        except BrokenPipeError:
+            broken_pipe = True
+    if broken_pipe:
+        return Outcome(written=written, failed=failed, fired=met, interrupted=False, broken_pipe=True)
     if cache is not None and cache.corrupt:
         log.warning("%d corrupt cache entries were recomputed", cache.corrupt)
     if cache is not None:
         log.info("cache %s: %d hits, %d misses", cache.directory, cache.hits, cache.misses)
-    if rollup is not None and (batch.summary or (batch.progress and not interrupted)):
+    summarized = rollup is not None and (batch.summary or (batch.progress and not interrupted))
+    if summarized and rollup is not None:
         print_summary(rollup.to_dict(), limit=None if batch.summary else 15)
+    if fired_counts and not summarized:  # the table lists them; without it, one line says which
+        which = "; ".join(f"{c} ({n} document{'s' if n != 1 else ''})" for c, n in fired_counts.items())
+        print(f"brandscan: --fail-on met: {which}", file=sys.stderr)
     return Outcome(written=written, failed=failed, fired=met, interrupted=interrupted)
+
+
+def _check_matches(paths: list[str], options: Any) -> None:
+    """Say which directories matched nothing; when nothing at all is left to analyze, stop (exit 2)."""
+    from brandscan.engine.errors import InputError
+    from brandscan.engine.sources import patterns, unmatched
+
+    empty = unmatched(paths, options)
+    if not empty:
+        return
+    what = patterns(options)
+    if len(empty) == len(paths):
+        named = ", ".join(empty)
+        raise InputError(f"nothing to analyze: no files matching {what} in {named}")
+    for path in empty:
+        log.warning("%s: no files matching %s", path, what)
 
 
 def _summary_bytes(summary: dict[str, Any]) -> bytes:

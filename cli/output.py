@@ -1,55 +1,25 @@
 """Where reports go: stdout (JSON, JSON Lines, HTML) or one file per input in a directory.
 With `--format summary-json` and no directory, reports go nowhere and stdout gets the roll-up.
 
-Files are written atomically (a temporary file in the same directory, fsync, rename), so a reader
-or an interrupted run never sees a half-written report.
+Files are written atomically (atomic.py: an exclusive temporary file in the same directory, fsync,
+rename), so a reader or an interrupted run never sees a half-written report; names follow names.py.
+Every HTML page, an error record's included, is the escaped, CSP-protected page of engine/render.py.
 """
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 from brandscan.engine import report as rp
 from brandscan.engine.cache import CachedReport
+from brandscan.engine.inputs import Origin
+
+from .atomic import remove_leftovers, write_atomic
+from .names import Namer, fallback_origin
 
 Record = rp.Report | rp.ErrorRecord | CachedReport
 
 FORMATS = ("auto", "json", "jsonl", "html", "summary-json")
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def report_path(directory: Path, source: str, extension: str) -> Path:
-    """The output file for one input: its path made relative and safe, plus the extension.
-
-    `docs/a.txt` -> DIR/docs/a.txt.json; `feed.jsonl#42` -> DIR/feed.jsonl/42.json; `-` -> DIR/stdin.json.
-    """
-    if source == "-":
-        return directory / f"stdin{extension}"
-    path_part, _, record = source.partition("#")
-    parts = [p for p in Path(path_part).parts if p not in ("/", "..", ".", "")]
-    parts = [_UNSAFE.sub("_", p.lstrip(os.sep)) or "_" for p in parts] or ["_"]
-    if record:
-        return directory.joinpath(*parts, _UNSAFE.sub("_", record) + extension)
-    return directory.joinpath(*parts[:-1], parts[-1] + extension)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` holds either the old content or all of the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def dumps(record: Record, *, pretty: bool = False) -> bytes:
@@ -61,7 +31,7 @@ def dumps(record: Record, *, pretty: bool = False) -> bytes:
 
 def encode(record: Record, fmt: str) -> bytes:
     """One record in the given format: pretty JSON, one JSON line, or an HTML page."""
-    if fmt == "html" and isinstance(record, (rp.Report, CachedReport)):
+    if fmt == "html":
         from brandscan.engine.render import render_html
 
         data = record.data if isinstance(record, CachedReport) else rp.to_dict(record)
@@ -79,7 +49,7 @@ class StdoutWriter:
         self.fmt = fmt
         self.count = 0
 
-    def write(self, record: Record) -> None:
+    def write(self, record: Record, origin: Origin | None = None) -> None:
         if self.fmt == "json_array":
             self.stream.write(b"[\n" if self.count == 0 else b",\n")
             self.stream.write(dumps(record, pretty=True))
@@ -100,11 +70,17 @@ class DirectoryWriter:
     def __init__(self, directory: Path, fmt: str) -> None:
         self.directory = directory
         self.fmt = "json" if fmt in ("auto", "jsonl") else fmt
-        self.extension = ".html" if self.fmt == "html" else ".json"
+        self.namer = Namer(directory, ".html" if self.fmt == "html" else ".json")
         self.count = 0
+        self._swept: set[Path] = set()
 
-    def write(self, record: Record) -> None:
-        write_atomic(report_path(self.directory, record.source, self.extension), encode(record, self.fmt))
+    def write(self, record: Record, origin: Origin | None = None) -> None:
+        path = self.namer.path(origin or fallback_origin(record.source))
+        data = encode(record, self.fmt)
+        if path.parent not in self._swept:  # the first write here: clear what killed runs left
+            self._swept.add(path.parent)
+            remove_leftovers(path.parent)
+        write_atomic(path, data)
         self.count += 1
 
     def close(self) -> None:
@@ -116,7 +92,7 @@ class NullWriter:
 
     count = 0
 
-    def write(self, record: Record) -> None:
+    def write(self, record: Record, origin: Origin | None = None) -> None:
         pass
 
     def close(self) -> None:

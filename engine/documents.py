@@ -14,9 +14,10 @@ Decisions every offset in a report depends on:
 - Binary input (a NUL byte in the first 8 KB, or more than 30% of it control characters or
   invalid UTF-8) is refused, as is UTF-16/32 (a UTF-16/32 byte order mark): analyzing it would
   only produce garbage.
-- Directories are expanded recursively in a fixed order: each directory's files sorted by name,
-  then its subdirectories sorted by name. Hidden entries (a name starting with ".") and symbolic
-  links to directories are skipped; files named explicitly are always read.
+- Lone surrogates (a JSON `\\ud800` escape without its pair) cannot be written as UTF-8: each
+  becomes one U+FFFD, in the text and in a JSONL id, and the document gets a warning.
+- A file name that is not valid UTF-8 is shown with `\\xNN` escapes in `source` (with a warning).
+- Finding the files of a directory is `sources.py`'s job; the values are in `inputs.py`.
 """
 from __future__ import annotations
 
@@ -24,18 +25,19 @@ import hashlib
 import json
 import os
 import re
-import stat
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from dataclasses import replace
 from typing import BinaryIO
 
 from .errors import DocumentError
 from .html_text import html_to_text
+from .inputs import DEFAULT_SUFFIXES, STDIN, Document, DocumentFailure, Origin, ReadOptions
+from .sources import display_path, iter_sources, sources_of
 
-STDIN = "-"
-DEFAULT_SUFFIXES = (".txt", ".md", ".html", ".htm", ".jsonl")
+__all__ = ["DEFAULT_SUFFIXES", "STDIN", "Document", "DocumentFailure", "Origin", "ReadOptions",
+           "iter_documents", "iter_sources", "read_source"]
+
 _HTML_SUFFIXES = (".html", ".htm")
 _JSONL_SUFFIX = ".jsonl"
 
@@ -45,117 +47,46 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 LE/BE; UTF-32 LE starts with the first as well
 # surrogateescape turns each undecodable byte into one lone surrogate in this range.
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+# What a JSON "\\ud800" escape without its pair leaves in a str: not encodable as UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Controls that never occur in text (tab, LF, CR and form feed do), plus undecodable bytes.
 _NON_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\udc80-\udcff]")
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number",
                bool: "boolean", type(None): "null"}
 
 
-@dataclass(frozen=True)
-class Document:
-    """One input text. Every offset in a report refers to `text`."""
-
-    source: str  # the path; "path.jsonl#<id>" (or "#L<line>" without an id) for a JSONL line; "-" for stdin
-    text: str  # for HTML, the extracted visible text
-    sha256: str  # hex sha256 of `text` encoded as UTF-8
-    warnings: tuple[str, ...] = ()  # e.g. "3 invalid UTF-8 bytes replaced (first at byte 120)"
-
-
-@dataclass(frozen=True)
-class DocumentFailure:
-    """An input that could not be read; it becomes an error record and the batch goes on."""
-
-    source: str
-    error: str  # one line, e.g. "binary file (NUL byte at byte 17), not a text document"
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How inputs are found and read."""
-
-    glob: str | None = None  # for directories; None: *.txt *.md *.html *.htm *.jsonl, recursively
-    jsonl_id: str = "id"  # JSONL field naming a record (string or integer); optional per line
-    jsonl_text: str = "text"  # JSONL field holding the document text (a string); required
-    max_bytes: int | None = None  # inputs larger than this become failures; None: no limit
-
-
-def iter_sources(paths: Sequence[str], options: ReadOptions) -> Iterator[str | DocumentFailure]:
-    """Every source named by `paths`, in order: directories expanded, "-" kept, missing paths failed."""
-    for path in paths:
-        if path == STDIN:
-            yield path
-            continue
-        try:
-            mode = os.stat(path).st_mode
-        except FileNotFoundError:
-            broken = os.path.islink(path)
-            yield DocumentFailure(path, "broken symbolic link" if broken else "no such file or directory")
-            continue
-        except OSError as error:
-            yield DocumentFailure(path, f"cannot access: {error.strerror or error}")
-            continue
-        if stat.S_ISDIR(mode):
-            yield from _walk(path, options.glob)
-        else:
-            yield path
-
-
-def read_source(source: str, options: ReadOptions, stdin: BinaryIO | None = None) -> list[Document | DocumentFailure]:
-    """The documents of one source: one for a file or stdin, one per line for a .jsonl file."""
+def read_source(
+    source: str, options: ReadOptions, stdin: BinaryIO | None = None, argument: str | None = None
+) -> list[Document | DocumentFailure]:
+    """The documents of one source: one for a file or stdin, one per line for a .jsonl file.
+    `argument`: the path argument the source was found under (default: the source itself)."""
+    origin = Origin(source if argument is None else argument, source)
+    shown = display_path(source)
+    warnings = [] if shown == source else ["the file name is not valid UTF-8: its undecodable bytes are shown as \\xNN"]
     try:
         if source == STDIN:
             stream = stdin if stdin is not None else sys.stdin.buffer
-            return [_text_document(source, _read_stream(stream, options.max_bytes), html=False)]
-        data = _read_file(source, options.max_bytes)
+            return [_text_document(origin, shown, _read_stream(stream, options.max_bytes), False, warnings)]
         suffix = os.path.splitext(source)[1].lower()
         if suffix == _JSONL_SUFFIX:
-            return _jsonl_documents(source, data, options)
-        return [_text_document(source, data, html=suffix in _HTML_SUFFIXES)]
+            # The limit is per record: a feed may be far larger than any one document in it.
+            return _jsonl_documents(origin, shown, _read_file(source, None), options, warnings)
+        data = _read_file(source, options.max_bytes)
+        return [_text_document(origin, shown, data, suffix in _HTML_SUFFIXES, warnings)]
     except DocumentError as error:
-        return [DocumentFailure(source, str(error))]
+        return [DocumentFailure(shown, str(error), origin=origin)]
 
 
 def iter_documents(
     paths: Sequence[str], options: ReadOptions, stdin: BinaryIO | None = None
 ) -> Iterator[Document | DocumentFailure]:
     """The documents of all `paths`, reading one source at a time so memory holds one source only."""
-    for source in iter_sources(paths, options):
-        if isinstance(source, DocumentFailure):
-            yield source
-        else:
-            yield from read_source(source, options, stdin)
-
-
-# -- finding files -------------------------------------------------------------------------------
-
-
-def _walk(root: str, glob: str | None) -> Iterator[str | DocumentFailure]:
-    errors: list[OSError] = []
-    for top, dirs, files in os.walk(root, onerror=errors.append):
-        yield from _listing_failures(errors, root)
-        dirs[:] = sorted(name for name in dirs if not name.startswith("."))
-        relative_top = os.path.relpath(top, root).replace(os.sep, "/")
-        for name in sorted(files):
-            relative = name if relative_top == "." else f"{relative_top}/{name}"
-            if not name.startswith(".") and _selected(name, relative, glob):
-                yield os.path.join(top, name)
-    yield from _listing_failures(errors, root)
-
-
-def _listing_failures(errors: list[OSError], root: str) -> Iterator[DocumentFailure]:
-    while errors:
-        error = errors.pop(0)
-        yield DocumentFailure(str(error.filename or root), f"cannot list directory: {error.strerror or error}")
-
-
-def _selected(name: str, relative: str, glob: str | None) -> bool:
-    if glob is None:
-        return os.path.splitext(name)[1].lower() in DEFAULT_SUFFIXES
-    if "/" not in glob:
-        return fnmatchcase(name, glob)
-    # A pattern with a directory part matches the path relative to the directory given; a leading
-    # "**/" also matches at the top, as in shell globstar.
-    return fnmatchcase(relative, glob) or (glob.startswith("**/") and fnmatchcase(relative, glob[3:]))
+    for argument in paths:
+        for source in sources_of(argument, options):
+            if isinstance(source, DocumentFailure):
+                yield source
+            else:
+                yield from read_source(source, options, stdin, argument)
 
 
 # -- bytes ---------------------------------------------------------------------------------------
@@ -178,7 +109,7 @@ def _read_stream(stream: BinaryIO, max_bytes: int | None) -> bytes:
     except OSError as error:
         raise DocumentError(f"cannot read: {error.strerror or error}") from None
     if max_bytes is not None and len(data) > max_bytes:
-        raise DocumentError(f"larger than the limit of {max_bytes:,} bytes (max_bytes), not read")
+        raise DocumentError(f"larger than the limit of {max_bytes:,} bytes (--max-bytes), not read")
     return data
 
 
@@ -226,77 +157,111 @@ def _without_bom(data: bytes) -> tuple[bytes, int]:
 # -- documents -----------------------------------------------------------------------------------
 
 
-def _document(source: str, text: str, warnings: list[str]) -> Document:
+def _repair(text: str) -> tuple[str, int, int]:
+    """`text` with each lone surrogate replaced by U+FFFD (same length, so offsets hold), the
+    number replaced, and the offset of the first."""
+    first = _LONE_SURROGATE.search(text)
+    if first is None:
+        return text, 0, -1
+    count = sum(1 for _ in _LONE_SURROGATE.finditer(text))
+    return _LONE_SURROGATE.sub("\ufffd", text), count, first.start()
+
+
+def _document(origin: Origin, source: str, text: str, warnings: list[str]) -> Document:
+    text, count, first = _repair(text)
+    if count:
+        noun = "surrogate" if count == 1 else "surrogates"
+        warnings.append(f"{count} lone {noun} replaced by U+FFFD (first at offset {first})")
     if not text.strip():
         warnings.append("empty document")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Document(source=source, text=text, sha256=digest, warnings=tuple(warnings))
+    return Document(source=source, text=text, sha256=digest, warnings=tuple(warnings), origin=origin)
 
 
-def _text_document(source: str, data: bytes, html: bool) -> Document:
+def _text_document(origin: Origin, source: str, data: bytes, html: bool, warnings: list[str]) -> Document:
     _refuse_binary(data)
     body, offset = _without_bom(data)
-    text, warnings = _decode(body, offset)
+    text, decoding = _decode(body, offset)
     if html:
         text = html_to_text(text)
-    return _document(source, text, warnings)
+    return _document(origin, source, text, warnings + decoding)
 
 
-def _jsonl_documents(source: str, data: bytes, options: ReadOptions) -> list[Document | DocumentFailure]:
+def _jsonl_documents(
+    origin: Origin, source: str, data: bytes, options: ReadOptions, warnings: list[str]
+) -> list[Document | DocumentFailure]:
     _refuse_binary(data)
     body, offset = _without_bom(data)
     results: list[Document | DocumentFailure] = []
-    first_line_of: dict[str, int] = {}
+    taken: dict[str, int] = {}  # record name -> the line that has it
     for number, raw in enumerate(body.split(b"\n"), start=1):
         start, offset = offset, offset + len(raw) + 1
         if not raw.strip():
             continue
-        line, warnings = _decode(raw, start)
-        results.append(_jsonl_record(source, number, line, warnings, options, first_line_of))
+        if options.max_bytes is not None and len(raw) > options.max_bytes:
+            name = _claim(f"L{number}", number, taken, [])
+            error = f"line {number}: larger than the limit of {options.max_bytes:,} bytes (--max-bytes), not read"
+            results.append(DocumentFailure(f"{source}#{name}", error, origin=replace(origin, record=name)))
+            continue
+        line, decoding = _decode(raw, start)
+        results.append(_jsonl_record(origin, source, number, line, warnings + decoding, options, taken))
     if not results:
-        return [_document(source, "", ["no JSON Lines records"])]
+        return [_document(origin, source, "", [*warnings, "no JSON Lines records"])]
     return results
 
 
+def _claim(name: str, number: int, taken: dict[str, int], warnings: list[str]) -> str:
+    """`name` for the record on line `number`, or `name~2`, `name~3`... when an earlier line has it:
+    sources must stay unique, since reports and output files are named after them."""
+    unique, k = name, 1
+    while unique in taken:
+        k += 1
+        unique = f"{name}~{k}"
+    if unique != name:
+        warnings.append(f"{name!r} already names line {taken[name]}: named {unique!r} instead")
+    taken[unique] = number
+    return unique
+
+
 def _jsonl_record(
+    origin: Origin,
     source: str,
     number: int,
     line: str,
     warnings: list[str],
     options: ReadOptions,
-    first_line_of: dict[str, int],
+    taken: dict[str, int],
 ) -> Document | DocumentFailure:
-    by_line = f"{source}#L{number}"
+    def failure(name: str, error: str) -> DocumentFailure:
+        return DocumentFailure(f"{source}#{name}", f"line {number}: {error}", origin=replace(origin, record=name))
+
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        return DocumentFailure(by_line, f"line {number}: invalid JSON: {error.msg} (column {error.colno})")
+        return failure(_claim(f"L{number}", number, taken, []), f"invalid JSON: {error.msg} (column {error.colno})")
     if not isinstance(record, dict):
-        return DocumentFailure(by_line, f"line {number}: expected a JSON object, got {_json_type(record)}")
+        return failure(_claim(f"L{number}", number, taken, []), f"expected a JSON object, got {_json_type(record)}")
     key = record.get(options.jsonl_id)
     if key is None:
-        name = by_line
+        name = _claim(f"L{number}", number, taken, warnings)
     elif isinstance(key, (str, int)) and not isinstance(key, bool):
-        name = f"{source}#{key}"
+        name, count, _ = _repair(str(key))
+        if count:
+            warnings.append(f"the id {key!r} has lone surrogates: replaced by U+FFFD in the name")
+        if name in taken:
+            warnings.append(f"duplicate id {key!r} (first on line {taken[name]}), named by line instead")
+            name = _claim(f"L{number}", number, taken, warnings)
+        else:
+            taken[name] = number
     else:
-        return DocumentFailure(
-            by_line,
-            f"line {number}: field {options.jsonl_id!r} must be a string or an integer, got {_json_type(key)}",
-        )
+        name = _claim(f"L{number}", number, taken, [])
+        return failure(name, f"field {options.jsonl_id!r} must be a string or an integer, got {_json_type(key)}")
     if options.jsonl_text not in record:
-        return DocumentFailure(name, f"line {number}: missing text field {options.jsonl_text!r}")
+        return failure(name, f"missing text field {options.jsonl_text!r}")
     text = record[options.jsonl_text]
     if not isinstance(text, str):
-        return DocumentFailure(
-            name, f"line {number}: field {options.jsonl_text!r} must be a string, got {_json_type(text)}"
-        )
-    if name in first_line_of:
-        # Sources must stay unique: reports and output files are named after them.
-        warnings.append(f"duplicate id {key!r} (first on line {first_line_of[name]}), named by line instead")
-        name = by_line
-    else:
-        first_line_of[name] = number
-    return _document(name, _normalize_newlines(text), warnings)
+        return failure(name, f"field {options.jsonl_text!r} must be a string, got {_json_type(text)}")
+    return _document(replace(origin, record=name), f"{source}#{name}", _normalize_newlines(text), warnings)
 
 
 def _json_type(value: object) -> str:

@@ -24,3 +24,7 @@ class DocumentError(BrandscanError):
 
 class ModelError(BrandscanError):
     """A model directory is missing, incomplete or not loadable."""
+
+
+class InputError(BrandscanError):
+    """The paths given name nothing to analyze: empty folders, or a --glob that matches nothing."""

@@ -167,7 +167,7 @@ def test_max_bytes_refuses_larger_inputs(tmp_path: Path) -> None:
     options = ReadOptions(max_bytes=5)
     assert only(read_source(write(tmp_path / "ok.txt", b"12345"), options)).text == "12345"
     big = failure(read_source(write(tmp_path / "big.txt", b"123456"), options))
-    assert big.error == "larger than the limit of 5 bytes (max_bytes), not read"
+    assert big.error == "larger than the limit of 5 bytes (--max-bytes), not read"
     assert failure(read_source("-", options, stdin=io.BytesIO(b"123456"))).source == "-"
 
 
@@ -233,7 +233,7 @@ def test_directory_expansion_is_recursive_and_sorted(tree: Path) -> None:
 
 def test_directory_expansion_with_glob(tree: Path) -> None:
     def names(glob: str) -> list[str]:
-        return relative(list(iter_sources([str(tree)], ReadOptions(glob=glob))), tree)
+        return relative(list(iter_sources([str(tree)], ReadOptions(globs=(glob,)))), tree)
 
     assert names("*.txt") == ["b.txt", "a_dir/v.txt", "sub/y.txt", "sub/deeper/w.txt"]
     assert names("sub/*.md") == ["sub/x.md"]

@@ -5,18 +5,23 @@ import os
 from pathlib import Path
 
 import pytest
-
-from brandscan.cli.output import report_path, write_atomic
+from brandscan.cli.atomic import write_atomic
+from brandscan.cli.names import Namer
 from brandscan.engine import report as rp
+from brandscan.engine.inputs import Origin
 
 
 def test_report_paths_stay_inside_the_directory(tmp_path: Path) -> None:
-    assert report_path(tmp_path, "docs/a.txt", ".json") == tmp_path / "docs" / "a.txt.json"
-    assert report_path(tmp_path, "/abs/x y.md", ".json") == tmp_path / "abs" / "x_y.md.json"
-    assert report_path(tmp_path, "../../etc/passwd", ".json") == tmp_path / "etc" / "passwd.json"
-    assert report_path(tmp_path, "feed.jsonl#42", ".json") == tmp_path / "feed.jsonl" / "42.json"
-    assert report_path(tmp_path, "feed.jsonl#a/../b", ".json") == tmp_path / "feed.jsonl" / "a_.._b.json"
-    assert report_path(tmp_path, "-", ".html") == tmp_path / "stdin.html"
+    def name(argument: str, path: str | None = None, record: str | None = None) -> str:
+        found = Namer(tmp_path, ".json").path(Origin(argument, path or argument, record))
+        return found.relative_to(tmp_path).as_posix()
+
+    assert name("docs/a.txt") == "docs/a.txt.json"
+    assert name("/abs", "/abs/x y.md").startswith("abs/x_y.md~")  # from the argument's last part on
+    assert name("../../etc/passwd").startswith("etc/passwd~")  # ".." dropped: a change, so hashed
+    assert name("feed.jsonl", record="42") == "feed.jsonl/42.json"
+    assert name("feed.jsonl", record="a/../b").startswith("feed.jsonl/a_.._b~")
+    assert Namer(tmp_path, ".html").path(Origin("-", "-")) == tmp_path / "stdin.html"
 
 
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
