@@ -55,7 +55,7 @@ def analyze(
     ] = None,
     glob: Annotated[
         list[str] | None,
-        typer.Option("--glob", help="File pattern inside directories, e.g. '*.txt' (repeatable: any may match)."),
+        typer.Option("--glob", metavar="PATTERN", help="File pattern inside directories, e.g. '*.txt' (repeatable: any may match)."),
     ] = None,
     exclude: Annotated[
         list[str] | None,
@@ -67,6 +67,7 @@ def analyze(
         int,
         typer.Option(
             "--max-bytes",
+            metavar="N",
             envvar="BRANDSCAN_MAX_BYTES",
             help=f"Refuse larger documents (an error record each; per line in JSON Lines); 0: no limit"
             f" [default: {DEFAULT_MAX_BYTES:,}].",
