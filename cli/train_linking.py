@@ -33,7 +33,6 @@ def linking(
     import time
 
     import torch
-
     from brandscan.engine.adapters import add_lora, save_adapter
     from brandscan.engine.evaluation.linking_runs import evaluate_coref, evaluate_gap, prepare_all
     from brandscan.engine.linking import HEAD_FILE

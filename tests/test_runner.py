@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from brandscan.engine import report as rp
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
