@@ -197,6 +197,9 @@ def analyze(
 
     from .batch import Batch, run_batch
 
+    if output is not None and output.exists() and not output.is_dir():
+        raise ConfigError(f"-o {output}: exists and is not a folder")
+
     several = len(paths) > 1 or any(p != "-" and (Path(p).is_dir() or p.endswith(".jsonl")) for p in paths)
     batch = Batch(
         paths=paths,

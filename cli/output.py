@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from brandscan.engine import report as rp
 from brandscan.engine.cache import CachedReport
+from brandscan.engine.errors import ConfigError
 from brandscan.engine.inputs import Origin
 
 from .atomic import remove_leftovers, write_atomic
@@ -80,7 +81,11 @@ class DirectoryWriter:
         if path.parent not in self._swept:  # the first write here: clear what killed runs left
             self._swept.add(path.parent)
             remove_leftovers(path.parent)
-        write_atomic(path, data)
+        try:
+            write_atomic(path, data)
+        except OSError as error:
+            # Nothing written can land (a full disk, a file where a folder must be): stop with the reason.
+            raise ConfigError(f"-o {self.directory}: cannot write {path}: {error.strerror or error}") from None
         self.count += 1
 
     def close(self) -> None:

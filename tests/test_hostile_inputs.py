@@ -253,3 +253,16 @@ def test_workers_die_with_a_parent_killed_with_sigkill(tmp_path: Path) -> None:
     for pid in left:  # do not leave them behind when the test fails
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+def test_an_output_folder_that_cannot_be_written_is_a_user_error_not_a_bug(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_bytes(BINARY)
+    (tmp_path / "taken").write_text("a file where the reports folder should go\n")
+    result = brandscan("analyze", "d", "-c", str(CATALOG), "-o", "taken", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, "brandscan: error: -o taken: exists and is not a folder\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "d").write_text("a file where a sub-folder of reports should go\n")
+    blocked = brandscan("analyze", "d", "-c", str(CATALOG), "-o", "out", cwd=tmp_path)
+    assert blocked.returncode == 2 and "Traceback" not in blocked.stderr
+    assert blocked.stderr.endswith("brandscan: error: -o out: cannot write out/d/a.txt.json: File exists\n")
