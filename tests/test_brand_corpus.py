@@ -54,7 +54,8 @@ def test_corpus_check_counts_and_names_each_broken_convention(tmp_path):
     (tmp_path / "catalog.yaml").write_text((FIXTURE / "catalog.yaml").read_text())
     (tmp_path / "bad.md").write_text(
         "<!-- genre: blog -->\n[[Norvik's|norvik]] and [[Norvic|norvik]] met [[Acme|acme]].\n\n"
-        "{{We|norvik}} like {{a shop|norvik}}. [[Kestrel|-]] <<fine|kestrel:taste:pos>>\n")
+        "{{We|norvik}} like {{a shop|norvik}}. [[Kestrel|-]] <<fine|kestrel:taste:pos>>\n\n"
+        "Two herons watched. <<Norvik is great|norvik:overall:pos>>\n")
     result = runner.invoke(app, ["corpus", "check", str(tmp_path)])
     assert result.exit_code == 2
     for expected in [
@@ -67,6 +68,9 @@ def test_corpus_check_counts_and_names_each_broken_convention(tmp_path):
         "bad.md:4: [[Kestrel|-]]: not the name or alias of an ambiguous brand",
         "bad.md:4: aspect 'taste': expected one of:",
         "bad.md:4: opinion about 'kestrel', which the document never names",
+        "bad.md:6: 'herons' is a catalogue name: mark it",
+        "bad.md:6: 'Norvik' is a catalogue name: mark it [[Norvik|brand]] or [[Norvik|-]] (a name inside an "
+        "opinion expression",
     ]:
         assert expected in result.stderr, expected
 

@@ -76,6 +76,11 @@ class BrandDoc:
     opinions: tuple[GoldOpinion, ...] = ()
     author: str | None = None
     genre: str | None = None
+    first_line: int = 1  # line of the annotated file where the text starts (after the header)
+
+    def line_of(self, pos: int) -> int:
+        """Line in the annotated file of text position `pos` (marks never span lines)."""
+        return self.first_line + self.text.count("\n", 0, pos)
 
 
 def implicit_kind(surface: str) -> GoldKind:
@@ -150,7 +155,7 @@ def parse_brand_doc(source: str, marked: str) -> BrandDoc:
         raise _fail(source, marked, leftover.start(), f"unbalanced or nested mark {leftover.group()!r}")
     pieces.append(marked[cursor:])
     return BrandDoc(source, "".join(pieces), tuple(gold), tuple(opinions), header.get("author"),
-                    header.get("genre"))
+                    header.get("genre"), marked.count("\n", 0, offset) + 1)
 
 
 def brand_doc_files(folder: str | Path) -> list[Path]:

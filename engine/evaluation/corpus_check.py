@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..catalog import Brand, Catalog, load_catalog
 from ..errors import BrandscanError
-from ..lexicon import fold_key
+from ..lexicon import Lexicon, fold_key
+from ..mentions import brand_lexicon, find_explicit
 from ..passages import paragraph_spans
 from .brand_marks import DETERMINERS, OVERALL, BrandDoc, GoldSpan, brand_doc_files, parse_brand_doc
 
@@ -91,6 +92,36 @@ def _known_surface(surface: str, names: set[str], products: set[str]) -> bool:
     return any(folded.endswith(end) and folded[: -len(end)] in products for end in _PLURAL)
 
 
+@dataclass(frozen=True)
+class CatalogNames:
+    """What must be marked wherever it occurs: every catalogue name as the analyzer matches it, and
+    every ambiguous name in any case and in the plural (the bird, the river, "doves")."""
+
+    lexicon: Lexicon
+    ambiguous: re.Pattern[str] | None
+
+
+def catalog_names(catalog: Catalog) -> CatalogNames:
+    words = sorted({n for b in catalog.brands if b.ambiguous for n in (b.name, *(a.text for a in b.aliases))},
+                   key=len, reverse=True)
+    pattern = (re.compile(r"(?<![\w@#&-])(?:" + "|".join(map(re.escape, words)) + r")(?:e?s)?(?![\w&-])", re.I)
+               if words else None)
+    return CatalogNames(brand_lexicon(catalog), pattern)
+
+
+def unmarked_names(doc: BrandDoc, catalog: Catalog, names: CatalogNames) -> list[tuple[int, str]]:
+    """(line, name) of every catalogue name in the text that no mark covers."""
+    covered = sorted((g.start, g.end) for g in doc.gold)
+    found = [(m.start, m.end) for m in find_explicit(doc.text, names.lexicon, catalog)]
+    if names.ambiguous is not None:
+        found += [(m.start(), m.end()) for m in names.ambiguous.finditer(doc.text)]
+    missing = {}
+    for start, end in found:
+        if not any(s < end and start < e for s, e in covered):
+            missing[start] = doc.text[start:end]
+    return [(doc.line_of(start), name) for start, name in sorted(missing.items())]
+
+
 @dataclass
 class CorpusCheck:
     counts: Counter = field(default_factory=Counter)
@@ -119,8 +150,9 @@ def _turn_brands(doc: BrandDoc) -> list[tuple[int, int, set[str]]]:
     return turns
 
 
-def check_document(doc: BrandDoc, catalog: Catalog, result: CorpusCheck) -> None:
-    """Count one document into `result`, and append every convention it breaks to `result.problems`."""
+def check_document(doc: BrandDoc, catalog: Catalog, result: CorpusCheck, names: CatalogNames | None = None) -> None:
+    """Count one document into `result`, and append every convention it breaks to `result.problems`;
+    with `names`, also every catalogue name left unmarked."""
     def problem(line: int, message: str) -> None:
         result.problems.append(f"{doc.name}:{line}: {message}")
 
@@ -163,6 +195,9 @@ def check_document(doc: BrandDoc, catalog: Catalog, result: CorpusCheck) -> None
     if not MIN_BRANDS <= len(named) <= MAX_BRANDS:
         problem(1, f"{len(named)} brands named: a document names {MIN_BRANDS} to {MAX_BRANDS}")
     result.brands |= named
+    for line, name in unmarked_names(doc, catalog, names) if names is not None else ():
+        problem(line, f"{name!r} is a catalogue name: mark it [[{name}|brand]] or [[{name}|-]] "
+                      "(a name inside an opinion expression: end the expression before it)")
     starts = sorted(marked_spans)
     for found in _DISTRACTOR.finditer(doc.text):
         if not any(s <= found.start() < e for s, e in starts):
@@ -225,6 +260,7 @@ def check_corpus(folder: str | Path) -> CorpusCheck:
     if not (folder / "catalog.yaml").is_file():
         raise BrandscanError(f"{folder}: no catalog.yaml here")
     catalog = load_catalog(folder / "catalog.yaml")
+    names = catalog_names(catalog)
     result = CorpusCheck()
     docs = []
     for path in brand_doc_files(folder):
@@ -234,7 +270,7 @@ def check_corpus(folder: str | Path) -> CorpusCheck:
             result.problems.append(str(error) if isinstance(error, BrandscanError) else f"{path}: {error}")
             continue
         docs.append(doc)
-        check_document(doc, catalog, result)
+        check_document(doc, catalog, result, names)
     result.repeated_share = _repeated_share(docs)
     if result.repeated_share > MAX_REPEATED_SHARE:
         result.problems.append(f"{folder}: {result.repeated_share:.1%} of sentences of {REPEAT_WORDS}+ words "
