@@ -1,6 +1,7 @@
-"""How much the audit changed: marks of each document before (a git revision) and after (the working tree).
+"""How much the audit changed: marks of each document before (a folder at a git revision) and after
+(a folder of the working tree), documents matched by file name.
 
-    python corpus/audit_agreement.py REV [corpus/brands]
+    python corpus/audit_agreement.py ee9bc40 corpus/staging/w1 corpus/brands
 
 A mark is (type, surface, label): explicit, non-brand, implicit and opinion marks alike, an opinion's
 label being its judgements. The marks of a document are aligned in order (difflib); every inserted,
@@ -30,11 +31,16 @@ def marks(text: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def main(rev: str, folder: str = "corpus/brands") -> None:
+def main(rev: str, before_folder: str, after_folder: str = "corpus/brands") -> None:
+    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, before_folder],
+                            capture_output=True, text=True, check=True).stdout.split()
+    before_paths = {Path(p).name: p for p in listed if p.endswith(".md")}
     totals: Counter = Counter()
-    for path in sorted(Path(folder).glob("**/*.md")):
-        shown = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], capture_output=True, text=True)
-        before = marks(shown.stdout) if shown.returncode == 0 else []
+    for path in sorted(Path(after_folder).glob("**/*.md")):
+        if path.name not in before_paths:
+            continue
+        shown = subprocess.run(["git", "show", f"{rev}:{before_paths[path.name]}"], capture_output=True, text=True)
+        before = marks(shown.stdout)
         after = marks(path.read_text(encoding="utf-8"))
         totals["documents"] += 1
         totals["before"] += len(before)
