@@ -37,7 +37,7 @@ examples: $(STAMP)
 
 # ruff's version is pinned in pyproject's dev extra and its rules in [tool.ruff.lint]; CI runs this.
 lint: $(STAMP)
-	$(BIN)/ruff check cli engine tests bench examples
+	$(BIN)/ruff check cli engine training evaluation tests bench examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from brandscan.engine.models import load_model
 from tokenizers import Tokenizer
+
+from brandscan.engine.model.loader import load_model
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gum" / "conllu" / "dev"
 

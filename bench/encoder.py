@@ -73,7 +73,8 @@ def document(n: int, every: int = round(1 / GLOBAL_FRACTION)):
     """Token ids, positions restarting every PASSAGE tokens, and a marker every `every` tokens (1% by
     default), thinned to the default global budget."""
     import torch
-    from brandscan.engine.globals import DEFAULT_GLOBAL_BUDGET, select_global_tokens
+
+    from brandscan.engine.stages.globals import DEFAULT_GLOBAL_BUDGET, select_global_tokens
 
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, VOCAB, (1, n), generator=gen)
@@ -130,21 +131,18 @@ def child(impl: str, n: int, dtype_name: str, threads: int, scope: str, pairs: i
             model(input_ids=ids, attention_mask=torch.ones_like(ids), global_attention_mask=global_mask)
         g = len(markers)
     else:
-        from dataclasses import replace
-
-        from brandscan.engine.models import load_model
+        from brandscan.engine.model.loader import load_model
 
         model = load_model(dtype={"fp32": "float32", "bf16": "bfloat16"}[dtype_name], threads=threads)
         encoder = model.encoder
-        if impl == "dense":
-            encoder.config = replace(encoder.config, window=2 * n)
+        window = 2 * n if impl == "dense" else None  # a window covering the input: the dense path
         if impl == "brandscan-compiled":
             compiled = compile_layers(encoder, scope)
             use_layers(encoder, scope, compiled)
         g = int(glob.sum())
 
         def run() -> None:
-            encoder(ids, pos, glob)
+            encoder(ids, pos, glob, window=window)
     extra = {}
     with torch.inference_mode():
         warm = min(n, 2048)

@@ -8,8 +8,9 @@ import json
 import time
 
 import torch
-from brandscan.engine.attention import dense_reference_attention, sparse_attention
-from brandscan.engine.models import load_model
+
+from brandscan.engine.model.attention import dense_reference_attention, sparse_attention
+from brandscan.engine.model.loader import load_model
 
 
 def main() -> None:

@@ -6,9 +6,9 @@
 The document repeats the annotated brand documents of tests/fixtures/brands_eval (marks stripped)
 until it holds --tokens word pieces, so it has the density of candidates (pronouns, nominals,
 ambiguous aliases) and brands of real text. Measured in the same run, on the same document:
-- encoder: the analyzer's one encoder pass with the linking adapter merged (encode_for_linking);
+- encoder: the analyzer's one encoder pass with the linking adapter merged (stages/encode.py);
 - candidates: find_candidates over the text;
-- linking: link_document (sense rules, attention rows, features, head, anchors, evidence spans),
+- linking: decide.link (sense rules, attention rows, features, head, anchors, evidence spans),
   with --attribution attention and rollout.
 The target (issue 4) is linking + attribution <= 25% of the encoder time.
 """
@@ -24,7 +24,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "brands_eval"
 
 
 def document(tokenizer, tokens: int) -> str:  # type: ignore[no-untyped-def]
-    from brandscan.engine.evaluation.brand_docs import read_brand_docs
+    from brandscan.evaluation.brand_docs import read_brand_docs
 
     texts = [d.text for d in read_brand_docs(FIXTURES)]
     per_round = sum(len(tokenizer.encode(t, add_special_tokens=False).ids) for t in texts)
@@ -48,14 +48,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs per row")
     args = parser.parse_args()
 
-    import numpy as np
     import torch
-    from brandscan.engine.candidates import find_candidates
+
     from brandscan.engine.catalog import load_catalog
-    from brandscan.engine.globals import select_global_tokens
-    from brandscan.engine.linking import LinkingOptions, encode_for_linking, link_document, load_linking
-    from brandscan.engine.mentions import brand_lexicon, find_explicit
-    from brandscan.engine.passages import load_tokenizer, tokenize_document
+    from brandscan.engine.stages.candidates import find_candidates
+    from brandscan.engine.stages.encode import DocState, encode
+    from brandscan.engine.stages.linking.decide import LinkingOptions, link
+    from brandscan.engine.stages.load import load_linking
+    from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
+    from brandscan.engine.text.passages import load_tokenizer, tokenize_document
 
     catalog = load_catalog(FIXTURES / "catalog.yaml")
     loaded, encoder, linker = load_linking(None, "cpu")
@@ -65,23 +66,22 @@ def main() -> None:
     text = document(tokenizer, args.tokens)
     tokens = tokenize_document(text, tokenizer)
     explicit = find_explicit(text, brand_lexicon(catalog), catalog)
-    markers = np.flatnonzero(tokens.is_marker).tolist()
-    anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
-    positions = np.asarray(select_global_tokens(tokens.n_tokens, markers, anchors, loaded.config.global_budget),
-                           dtype=np.int64)
-
-    encode_s, encoded = best_of(args.repeats, lambda: encode_for_linking(encoder, tokens, positions))
+    # The front half's steps one at a time (stages/encode.py), each timed on its own.
+    window, budget = loaded.config.window, loaded.config.global_budget
+    encode_s, encoded = best_of(args.repeats, lambda: encode(tokens, explicit, encoder, window=window, budget=budget))
     cand_s, candidates = best_of(args.repeats, lambda: find_candidates(text, explicit, catalog))
+    state = DocState(text, tokens, tuple(explicit), tuple(candidates), encoded)
+    positions = encoded.global_positions
     rows = [("encoder pass (adapter merged)", encode_s, None)]
     rows.append(("candidates", cand_s, None))
     for method in ("attention", "rollout"):
         options = LinkingOptions(attribution=method)
 
-        def link(options=options):  # type: ignore[no-untyped-def]  # this loop's options
+        def run_link(options=options):  # type: ignore[no-untyped-def]  # this loop's options
             with torch.inference_mode():
-                return link_document(tokens, explicit, candidates, encoded, positions, catalog, linker, options)
+                return link(state, catalog, linker, options)
 
-        link_s, result = best_of(args.repeats, link)
+        link_s, result = best_of(args.repeats, run_link)
         rows.append((f"linking + {method} attribution", link_s, len(result.mentions)))
 
     print(f"document: {tokens.n_tokens} tokens, {len(tokens.passages)} passages, {len(explicit)} explicit "

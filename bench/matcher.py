@@ -16,7 +16,7 @@ import string
 import time
 from collections.abc import Callable
 
-from brandscan.engine.lexicon import Entry, Lexicon
+from brandscan.engine.text.lexicon import Entry, Lexicon
 
 
 def make_aliases(count: int, rng: random.Random) -> list[str]:

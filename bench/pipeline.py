@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 import torch
+
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
-from brandscan.engine.documents import Document, ReadOptions, iter_documents
 from brandscan.engine.pipeline import Analyzer
+from brandscan.engine.text.documents import Document, ReadOptions, iter_documents
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

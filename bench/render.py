@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import argparse
 import html
-import importlib.util
+import importlib
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from brandscan.engine.render import render_html
+from brandscan.engine.render.html import render_html
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _browser_helpers():  # type: ignore[no-untyped-def]
-    # The DevTools client and the 1 MB report live with the browser test; load that module by path.
-    spec = importlib.util.spec_from_file_location("browser_test", ROOT / "tests" / "test_render_browser.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    # The DevTools client (tests/devtools.py) and the 1 MB report (the browser test) live in tests/.
+    sys.path.insert(0, str(ROOT / "tests"))
+    return importlib.import_module("devtools"), importlib.import_module("test_render_browser")
 
 
 def _scroll_ms(cdp) -> list[float]:  # type: ignore[no-untyped-def]
@@ -43,11 +42,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=1_000_000)
     args = parser.parse_args()
-    helpers = _browser_helpers()
+    helpers, browser_test = _browser_helpers()
     executable = helpers.CHROMIUM or shutil.which("chromium")
     if executable is None:
         raise SystemExit("chromium is not installed (`make browser` installs Debian's chromium)")
-    report = helpers._big_report(args.chars)
+    report = browser_test._big_report(args.chars)
     started = time.perf_counter()
     view = render_html(report)
     render_s = time.perf_counter() - started
@@ -55,8 +54,8 @@ def main() -> None:
     rows = []
     with helpers.chromium(executable) as cdp:
         for name, page in (("plain <pre> (peer)", plain), ("brandscan view", view)):
-            path = helpers._write_page(f"bench-{name.split()[0].strip('<')}.html", page)
-            load_s = helpers._open(cdp, path)
+            path = helpers.write_page(f"bench-{name.split()[0].strip('<')}.html", page)
+            load_s = helpers.open_page(cdp, path)
             fcp = cdp.js("(performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime")
             frames = sorted(_scroll_ms(cdp))
             build = cdp.js("window.brandscanView ? brandscanView.buildMs() : []") or [0.0]

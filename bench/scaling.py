@@ -31,7 +31,8 @@ DENSITIES = {"sparse markers (1 per 100 tokens)": 100, "budget-filling markers (
 
 def child(n: int, every: int, threads: int, repeats: int) -> dict:
     import torch
-    from brandscan.engine.models import load_model
+
+    from brandscan.engine.model.loader import load_model
 
     encoder = load_model(dtype="float32", threads=threads).encoder
     torch.set_num_threads(threads)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from brandscan.engine.inputs import DEFAULT_MAX_BYTES
+
+from brandscan.engine.text.inputs import DEFAULT_MAX_BYTES
 
 from .interrupt import quiet_stdout
 

@@ -9,6 +9,7 @@ import importlib
 import sys
 
 import typer
+
 from brandscan.engine.errors import BrandscanError
 
 # Exit code for a bug (EX_SOFTWARE): distinct from 1, which means a --fail-on condition was met.

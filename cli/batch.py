@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from brandscan.engine import report as rp
+from brandscan.engine import report as report_types
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.config import AnalyzerConfig
 from brandscan.engine.gates import Condition
@@ -61,13 +61,13 @@ class Outcome:
 def _backend(batch: Batch, spec: Any) -> Any:
     if batch.dask is not None or batch.dask_scheduler_file is not None:
         try:
-            from brandscan.engine.dask_runner import DaskBackend
+            from brandscan.engine.run.dask_backend import DaskBackend
         except ImportError:
             from brandscan.engine.errors import ConfigError
 
             raise ConfigError("--dask needs the optional extra: pip install 'brandscan[dask]'") from None
         return DaskBackend(spec, address=batch.dask, scheduler_file=batch.dask_scheduler_file)
-    from brandscan.engine.runner import ProcessBackend, SerialBackend
+    from brandscan.engine.run.runner import ProcessBackend, SerialBackend
 
     if batch.jobs == 1:
         return SerialBackend(spec)
@@ -92,18 +92,18 @@ def _writer(batch: Batch, stream: Any) -> Any:
 
 def run_batch(batch: Batch) -> Outcome:
     """Analyze and write everything; returns what happened (the caller turns it into an exit code)."""
-    from brandscan.engine.cache import (
+    from brandscan.engine.gates import fired as conditions_met
+    from brandscan.engine.pipeline import Analyzer
+    from brandscan.engine.rollup import Rollup
+    from brandscan.engine.run.cache import (
         CachedReport,
         CacheKeys,
         ReportCache,
         default_cache_dir,
         model_fingerprint,
     )
-    from brandscan.engine.documents import ReadOptions, iter_documents
-    from brandscan.engine.gates import fired as conditions_met
-    from brandscan.engine.pipeline import Analyzer
-    from brandscan.engine.rollup import Rollup
-    from brandscan.engine.runner import AnalyzerSpec, run_with_inputs
+    from brandscan.engine.run.runner import AnalyzerSpec, run_with_inputs
+    from brandscan.engine.text.documents import ReadOptions, iter_documents
 
     from .interrupt import InterruptGuard, reports_stdout
     from .progress import Progress
@@ -129,20 +129,20 @@ def run_batch(batch: Batch) -> Outcome:
         )
         try:
             for item, record in records:
-                data = record.data if isinstance(record, CachedReport) else rp.to_dict(record)
+                data = record.data if isinstance(record, CachedReport) else report_types.to_dict(record)
                 if batch.conditions:
                     fired = conditions_met(data, batch.conditions)
                     if fired:
                         met += 1
                         fired_counts.update(fired)
                         log.info("%s: --fail-on met: %s", record.source, ", ".join(fired))
-                        if isinstance(record, rp.Report):
+                        if isinstance(record, report_types.Report):
                             record = dataclasses.replace(record, fired=fired)
                             data["fired"] = list(fired)
                         elif isinstance(record, CachedReport):
                             record = record.with_fired(fired)
                             data = record.data
-                if isinstance(record, rp.ErrorRecord):
+                if isinstance(record, report_types.ErrorRecord):
                     failed += 1
                     print(f"brandscan: {record.source}: {record.error}", file=sys.stderr)
                 with guard.critical():
@@ -183,7 +183,7 @@ def run_batch(batch: Batch) -> Outcome:
 def _check_matches(paths: list[str], options: Any) -> None:
     """Say which directories matched nothing; when nothing at all is left to analyze, stop (exit 2)."""
     from brandscan.engine.errors import InputError
-    from brandscan.engine.sources import patterns, unmatched
+    from brandscan.engine.text.sources import patterns, unmatched
 
     empty = unmatched(paths, options)
     if not empty:

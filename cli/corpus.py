@@ -22,8 +22,9 @@ def check(
     """Reject documents whose marks do not parse, whose brand ids are not in the catalogue, or that
     break a countable convention; print the counts. Exit 0 when clean, 2 when anything is wrong."""
     import orjson
+
     from brandscan.engine.errors import ConfigError
-    from brandscan.engine.evaluation.corpus_check import COUNT_KEYS, check_corpus
+    from brandscan.evaluation.corpus_check import COUNT_KEYS, check_corpus
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of: {', '.join(FORMATS)}")
@@ -57,8 +58,8 @@ def gum(
 ) -> None:
     """GUM organisation chains as brand documents, for `brandscan eval brands OUT` and training."""
     from brandscan.engine.errors import ConfigError
-    from brandscan.engine.training.gum import CC_BY_GENRES
-    from brandscan.engine.training.gum_brands import build_gum_brands
+    from brandscan.evaluation.datasets.gum import CC_BY_GENRES
+    from brandscan.training.gum_brands import build_gum_brands
 
     if split not in ("train", "dev"):
         raise ConfigError(f"--split {split!r}: expected one of: train, dev")

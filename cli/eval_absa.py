@@ -27,16 +27,18 @@ def absa(
     """Score every aspect term of FILE and print accuracy and macro-F1 (3 classes, conflict dropped)."""
     import json
 
-    from brandscan.engine.absa_data import POLARITIES, read_absa
     from brandscan.engine.errors import ConfigError
-    from brandscan.engine.sentiment_head import SentimentScorer, evaluate
+    from brandscan.engine.report import HEAD_LABELS
+    from brandscan.engine.stages.load import load_sentiment
+    from brandscan.evaluation.datasets.absa import read_absa
+    from brandscan.evaluation.sentiment_runs import evaluate
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of: {', '.join(FORMATS)}")
     if split not in SPLITS:
         raise ConfigError(f"--split {split!r}: expected one of: {', '.join(SPLITS)}")
     sentences = read_absa(file, split=split)  # type: ignore[arg-type]
-    scorer = SentimentScorer.load(model, head, device=device, threads=threads)
+    scorer = load_sentiment(model, head, device=device, threads=threads)
     figures = evaluate(scorer, sentences)
     if fmt == "json":
         record = {
@@ -46,7 +48,7 @@ def absa(
             "accuracy": round(figures.accuracy, 4),
             "macro_f1": round(figures.macro_f1, 4),
             "f1": {k: round(v, 4) for k, v in figures.f1.items()},
-            "labels": list(POLARITIES),
+            "labels": list(HEAD_LABELS),
             "confusion": [list(row) for row in figures.confusion],
         }
         typer.echo(json.dumps(record))
@@ -54,5 +56,5 @@ def absa(
     typer.echo(f"{file} ({split}): {figures.n} aspect terms")
     typer.echo(f"accuracy  {figures.accuracy:6.2f}")
     typer.echo(f"macro-F1  {figures.macro_f1:6.2f}")
-    for name in POLARITIES:
+    for name in HEAD_LABELS:
         typer.echo(f"F1 {name:<9}{figures.f1[name]:6.2f}")

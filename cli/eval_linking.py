@@ -43,10 +43,10 @@ def gap(
 ) -> None:
     """GAP's official figures: F1 masculine, feminine, overall, and bias (F/M)."""
     _check_format(fmt)
-    from brandscan.engine.evaluation.linking_runs import evaluate_gap
-    from brandscan.engine.linking import load_linking
-    from brandscan.engine.passages import load_tokenizer
-    from brandscan.engine.training.gap import read_gap
+    from brandscan.engine.stages.load import load_linking
+    from brandscan.engine.text.passages import load_tokenizer
+    from brandscan.evaluation.datasets.gap import read_gap
+    from brandscan.evaluation.linking_runs import evaluate_gap
 
     rows = read_gap(file)
     loaded, encoder, linker = load_linking(model, device, heads=head)
@@ -64,11 +64,11 @@ def coref(
     """Antecedent accuracy of pronouns and definite nominals, by passage distance to the gold entity."""
     _check_format(fmt)
     from brandscan.engine.errors import BrandscanError
-    from brandscan.engine.evaluation.linking_runs import evaluate_coref
-    from brandscan.engine.linking import load_linking
-    from brandscan.engine.passages import load_tokenizer
-    from brandscan.engine.training.gum import read_gum
-    from brandscan.engine.training.litbank import read_litbank
+    from brandscan.engine.stages.load import load_linking
+    from brandscan.engine.text.passages import load_tokenizer
+    from brandscan.evaluation.datasets.gum import read_gum
+    from brandscan.evaluation.datasets.litbank import read_litbank
+    from brandscan.evaluation.linking_runs import evaluate_coref
 
     if (folder / "conllu").is_dir():
         docs, source = read_gum(folder, split), "gum"
@@ -104,7 +104,7 @@ def brands(
 
     from brandscan.engine.config import AnalyzerConfig
     from brandscan.engine.errors import ConfigError
-    from brandscan.engine.evaluation.brand_runs import CATALOG_MODES, evaluate_brands
+    from brandscan.evaluation.brand_runs import CATALOG_MODES, evaluate_brands
 
     if catalog not in CATALOG_MODES:
         raise ConfigError(f"--catalog {catalog!r}: expected one of: {', '.join(CATALOG_MODES)}")

@@ -22,9 +22,9 @@ def _entry_json(entry: object) -> dict:
 
 
 def _info(name_or_dir: str) -> dict:
-    from brandscan.engine.encoder import EncoderConfig
-    from brandscan.engine.models import registry
-    from brandscan.engine.models.convert import hf_encoder_config
+    from brandscan.engine.model import registry
+    from brandscan.engine.model.convert import hf_encoder_config
+    from brandscan.engine.model.encoder import EncoderConfig
 
     directory = registry.resolve(name_or_dir)
     entry = registry.describe(directory)
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @models.command("list")
     def list_(fmt: Format = typer.Option(Format.table, "--format", help="Output format.")) -> None:
         """List installed models (the package's own and those under $BRANDSCAN_MODELS)."""
-        from brandscan.engine.models import list_models
+        from brandscan.engine.model.loader import list_models
 
         entries = list_models()
         if fmt is Format.json:
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
         notice: str = typer.Option(None, "--notice", help="Extra provenance line for the NOTICE file."),
     ) -> None:
         """Convert a Hugging Face checkpoint (safetensors) into a brandscan model directory."""
-        from brandscan.engine.models.convert import convert_checkpoint
+        from brandscan.engine.model.convert import convert_checkpoint
 
         out = convert_checkpoint(hf_dir, out_dir, dtype=dtype, name=name, license_file=license_file, notice=notice)
         typer.echo(str(out))

@@ -22,7 +22,7 @@ import os
 import re
 from pathlib import Path
 
-from brandscan.engine.inputs import STDIN, Origin
+from brandscan.engine.text.inputs import STDIN, Origin
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # File systems allow 255 bytes per name; this leaves room for the hash and extension.

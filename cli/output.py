@@ -3,22 +3,22 @@ With `--format summary-json` and no directory, reports go nowhere and stdout get
 
 Files are written atomically (atomic.py: an exclusive temporary file in the same directory, fsync,
 rename), so a reader or an interrupted run never sees a half-written report; names follow names.py.
-Every HTML page, an error record's included, is the escaped, CSP-protected page of engine/render.py.
+Every HTML page, an error record's included, is the escaped, CSP-protected page of engine/render/html.py.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import BinaryIO
 
-from brandscan.engine import report as rp
-from brandscan.engine.cache import CachedReport
+from brandscan.engine import report as report_types
 from brandscan.engine.errors import ConfigError
-from brandscan.engine.inputs import Origin
+from brandscan.engine.run.cache import CachedReport
+from brandscan.engine.text.inputs import Origin
 
 from .atomic import remove_leftovers, write_atomic
 from .names import Namer, fallback_origin
 
-Record = rp.Report | rp.ErrorRecord | CachedReport
+Record = report_types.Report | report_types.ErrorRecord | CachedReport
 
 FORMATS = ("auto", "json", "jsonl", "html", "summary-json")
 
@@ -27,15 +27,15 @@ def dumps(record: Record, *, pretty: bool = False) -> bytes:
     """One record as JSON; a cache hit is already in JSON form and serializes to the same bytes."""
     if isinstance(record, CachedReport):
         return record.dumps(pretty=pretty)
-    return rp.dumps(record, pretty=pretty)
+    return report_types.dumps(record, pretty=pretty)
 
 
 def encode(record: Record, fmt: str) -> bytes:
     """One record in the given format: pretty JSON, one JSON line, or an HTML page."""
     if fmt == "html":
-        from brandscan.engine.render import render_html
+        from brandscan.engine.render.html import render_html
 
-        data = record.data if isinstance(record, CachedReport) else rp.to_dict(record)
+        data = record.data if isinstance(record, CachedReport) else report_types.to_dict(record)
         return render_html(data).encode("utf-8")
     if fmt == "json":
         return dumps(record, pretty=True) + b"\n"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from brandscan.engine.errors import BrandscanError
 
 from .atomic import remove_leftovers, write_atomic
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         unless --index picks one.
         """
         # The engine is imported here so that `brandscan --help` stays fast.
-        from brandscan.engine.render import RenderError, attach_text, load_reports, render_html_many
+        from brandscan.engine.render.html import RenderError, attach_text, load_reports, render_html_many
 
         data = sys.stdin.buffer.read() if report == "-" else None
         name = "<stdin>" if report == "-" else report

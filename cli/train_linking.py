@@ -33,18 +33,20 @@ def linking(
     import time
 
     import torch
-    from brandscan.engine.adapters import add_lora, save_adapter
-    from brandscan.engine.evaluation.linking_runs import evaluate_coref, evaluate_gap, prepare_all
-    from brandscan.engine.linking import HEAD_FILE
-    from brandscan.engine.linking_head import save_head
-    from brandscan.engine.models import load_model
-    from brandscan.engine.passages import load_tokenizer
-    from brandscan.engine.training.data import coref_to_link
-    from brandscan.engine.training.gap import gap_to_link, read_gap
-    from brandscan.engine.training.gum import CC_BY_GENRES, read_gum
-    from brandscan.engine.training.linking_distant import distant_variant, filler_paragraphs
-    from brandscan.engine.training.linking_train import TrainConfig, prepare, train
-    from brandscan.engine.training.litbank import read_litbank
+
+    from brandscan.engine.model.adapters import add_lora, save_adapter
+    from brandscan.engine.model.loader import load_model
+    from brandscan.engine.stages.linking.decide import HEAD_FILE
+    from brandscan.engine.stages.linking.head import save_head
+    from brandscan.engine.text.passages import load_tokenizer
+    from brandscan.evaluation.datasets.coref import coref_to_link
+    from brandscan.evaluation.datasets.gap import gap_to_link, read_gap
+    from brandscan.evaluation.datasets.gum import CC_BY_GENRES, read_gum
+    from brandscan.evaluation.datasets.litbank import read_litbank
+    from brandscan.evaluation.linking_items import prepare
+    from brandscan.evaluation.linking_runs import evaluate_coref, evaluate_gap, prepare_all
+    from brandscan.training.linking_distant import distant_variant, filler_paragraphs
+    from brandscan.training.linking_train import TrainConfig, train
 
     torch.manual_seed(seed)
     loaded = load_model(model, dtype="float32", device=device)
@@ -134,7 +136,7 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, de
         "- LitBank fold-0 train (CC-BY 4.0), dev held out.",
         "- GUM train, genres academic, court, interview, news only (text CC-BY); dev (all genres) held out.",
         "- Distant variants of GAP development rows: 4-20 paragraphs of GUM CC-BY train text without personal",
-        "  pronouns inserted before the pronoun's sentence (engine/training/linking_distant.py); each epoch",
+        "  pronouns inserted before the pronoun's sentence (training/linking_distant.py); each epoch",
         f"  {config.distant_share:.0%} of the rows that have one are shown in that form instead.",
         f"- Documents per source: {json.dumps(sources)}", "",
         "## Setting",

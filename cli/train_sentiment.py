@@ -33,8 +33,9 @@ def sentiment(
     import sys
 
     import torch
-    from brandscan.engine.sentiment_head import HeadConfig
-    from brandscan.engine.training.sentiment import TrainConfig, train_sentiment
+
+    from brandscan.engine.stages.sentiment.head import SentimentHeadConfig
+    from brandscan.training.sentiment import TrainConfig, train_sentiment
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -48,7 +49,7 @@ def sentiment(
         args += ["--dev", str(path)]
     if model is not None:
         args += ["--model", model]
-    head = HeadConfig(lora_rank=rank, lora_alpha=2.0 * rank)
+    head = SentimentHeadConfig(lora_rank=rank, lora_alpha=2.0 * rank)
     config = TrainConfig(seed=seed, epochs=epochs, lr=lr, head=head, coordination_share=coordination_share)
     result = train_sentiment(
         mams, out, config=config, semeval=semeval, dev=dev, model=model,

@@ -14,8 +14,8 @@ from typing import Any, Literal, get_args
 import orjson
 from yaml.nodes import MappingNode, ScalarNode
 
-from .catalog_yaml import compose
-from .errors import ConfigError
+from brandscan.engine.catalog.loader import compose
+from brandscan.engine.errors import ConfigError
 
 # The one vocabulary for the encoder dtype: config files, `--dtype` and the model loader use it.
 Dtype = Literal["auto", "float32", "bfloat16"]

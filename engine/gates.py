@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from brandscan.engine.errors import ConfigError
+from brandscan.engine.report import EXPLICIT_KINDS, POLARITIES
 
 # Metrics of the whole document. Opinion metrics count every opinion, whichever brand it is for.
 DOCUMENT_METRICS = (
@@ -42,9 +43,6 @@ ASPECT_METRICS = (
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
 }
-# Kinds the catalogue lexicon matches directly; pronouns and nominals are only ever linked.
-EXPLICIT_KINDS = frozenset({"explicit", "alias", "product", "handle"})
-POLARITIES = ("positive", "negative", "neutral")
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")

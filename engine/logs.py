@@ -57,7 +57,7 @@ def _log_warning(
 
 
 def parse_level(name: str) -> int:
-    from .errors import ConfigError
+    from brandscan.engine.errors import ConfigError
 
     try:
         return LEVELS[name.lower()]

@@ -9,45 +9,30 @@ document; it holds no state that one document's analysis leaves for the next.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import report as rp
-from .catalog import Catalog
-from .config import AnalyzerConfig
-from .documents import Document, DocumentFailure
-from .mentions import ExplicitMention, aspect_lexicon, brand_lexicon, find_explicit
-from .passages import TokenizedDocument, load_tokenizer, tokenize_document
+from brandscan.engine.catalog import Catalog
+from brandscan.engine.config import AnalyzerConfig
+from brandscan.engine.report import (
+    EXPLICIT_KINDS,
+    AspectSentiment,
+    BrandSummary,
+    Mention,
+    ModelInfo,
+    Opinion,
+    Report,
+    Stats,
+)
+from brandscan.engine.stages.mentions import ExplicitMention, aspect_lexicon, brand_lexicon
+from brandscan.engine.text.documents import Document, DocumentFailure
+from brandscan.engine.text.passages import TokenizedDocument, load_tokenizer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .models import LoadedModel
-
-
-@dataclass(frozen=True, eq=False)
-class Stages:
-    """The model parts an Analyzer loads once: the main encoder (linking adapter merged in), the
-    linking head, and the sentiment scorer. A model without trained heads still finds explicit
-    mentions; its reports say what was skipped."""
-
-    model: LoadedModel
-    encoder: Any  # the encoder for the document pass
-    linker: Any | None  # linking.Linker
-    scorer: Any | None  # sentiment_head.SentimentScorer
-    skipped: tuple[str, ...]  # warnings for every report made with these stages
-
-
-@dataclass(frozen=True, eq=False)
-class Encoded:
-    """What the encoder pass leaves for the later stages."""
-
-    global_positions: np.ndarray  # (g,) sorted sequence positions of the global tokens
-    states: Any  # linking.EncodedStates, or None for an empty document
-    seconds: float
+    from brandscan.engine.model.loader import LoadedModel
+    from brandscan.engine.stages.encode import DocState, FrontHalf
+    from brandscan.engine.stages.load import Stages
 
 
 class Analyzer:
@@ -60,13 +45,13 @@ class Analyzer:
         self._aspects = aspect_lexicon(catalog)
         self._model: LoadedModel | None = None
         self._stages: Stages | None = None
-        self._tokenizer = None
+        self._front: FrontHalf | None = None
 
     # -- lazily loaded parts -------------------------------------------------------------------
     @property
     def model(self) -> LoadedModel:
         if self._model is None:
-            from .models import load_model
+            from brandscan.engine.model.loader import load_model
 
             self._model = load_model(self.config.model, dtype=self.config.dtype, threads=self.config.threads)
         return self._model
@@ -74,21 +59,24 @@ class Analyzer:
     @property
     def stages(self) -> Stages:
         if self._stages is None:
-            stages = _load_stages(self.model)
-            if self.window != stages.encoder.config.window:
-                # The document pass's encoder is this Analyzer's own; --window changes only it.
-                stages.encoder.config = dataclasses.replace(stages.encoder.config, window=self.window)
-            self._stages = stages
+            from brandscan.engine.stages.load import load_stages
+
+            self._stages = load_stages(self.model)
         return self._stages
 
     @property
-    def tokenizer(self):  # type: ignore[no-untyped-def]
-        if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.model.tokenizer_file)
-        return self._tokenizer
+    def front(self) -> FrontHalf:
+        """What the front half reads besides the document (stages/encode.py)."""
+        if self._front is None:
+            from brandscan.engine.stages.encode import FrontHalf
+
+            self._front = FrontHalf(self.catalog, self._lexicon, load_tokenizer(self.model.tokenizer_file),
+                                    author=self.config.author, passage_tokens=self.config.passage_tokens)
+        return self._front
 
     @property
     def window(self) -> int:
+        """This Analyzer's window: passed to every encoder pass, never written onto the model."""
         return self.config.window or self.model.config.window
 
     @property
@@ -96,9 +84,9 @@ class Analyzer:
         budget = self.config.global_budget
         return self.model.config.global_budget if budget is None else budget
 
-    def model_info(self) -> rp.ModelInfo:
+    def model_info(self) -> ModelInfo:
         model = self.model
-        return rp.ModelInfo(
+        return ModelInfo(
             name=model.name,
             sha256=model.sha256,
             window=self.window,
@@ -113,71 +101,33 @@ class Analyzer:
         return hashlib.sha256(f"{self.config.digest()}:{self.catalog.sha256}".encode()).hexdigest()
 
     # -- stages --------------------------------------------------------------------------------
-    def analyze_text(self, text: str, source: str = "<text>") -> rp.Report:
+    def analyze_text(self, text: str, source: str = "<text>") -> Report:
         """Analyze a string as one document."""
         import hashlib
 
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         return self.analyze(Document(source=source, text=text, sha256=digest))
 
-    def analyze(self, document: Document) -> rp.Report:
-        from .candidates import find_candidates
+    def analyze(self, document: Document) -> Report:
+        """The stages in order over one frozen DocState: front half, linking, opinions, report."""
+        from brandscan.engine.stages.encode import front_half
 
         # Loading the model and heads (first document only) is not part of a document's seconds.
-        stages, tokenizer = self.stages, self.tokenizer
+        stages, front = self.stages, self.front
         started = time.perf_counter()
-        text = document.text
-        tokens = tokenize_document(text, tokenizer, self.config.passage_tokens)
-        explicit = find_explicit(text, self._lexicon, self.catalog)
-        candidates = find_candidates(text, explicit, self.catalog, author=self.config.author)
-        encoded = self._encode(tokens, explicit)
-        global_set = set(encoded.global_positions.tolist())
-
-        linked: tuple[rp.Mention, ...] = ()
-        if stages.linker is not None and encoded.states is not None:
-            import torch
-
-            from .linking import LinkingOptions, link_document
-
-            options = LinkingOptions(attribution=self.config.attribution, evidence_spans=self.config.evidence_spans)
-            with torch.inference_mode():
-                result = link_document(
-                    tokens, explicit, candidates, encoded.states, encoded.global_positions, self.catalog,
-                    stages.linker, options,
-                )
-            linked = result.mentions
-        decided = {(m.start, m.end) for m in linked}
-        # Ambiguous names are reported only with their sense decision, which linking makes.
-        plain = [m for m in explicit if (m.start, m.end) not in decided and not (m.ambiguous and stages.linker)]
-        mentions = _numbered([_explicit_mention(m, tokens, global_set) for m in plain] + list(linked))
-
-        opinions: tuple[rp.Opinion, ...] = ()
-        sentiment: dict[str, tuple[tuple[rp.AspectSentiment, ...], float]] = {}
-        if stages.scorer is not None and tokens.n_tokens:
-            from .sentiment import SentimentOptions, find_opinions, summarize_sentiment
-
-            options = SentimentOptions(unattributed=self.config.unbranded_opinions)
-            opinions = find_opinions(tokens, mentions, self._aspects, stages.scorer, options)
-            sentiment = summarize_sentiment(opinions, text)
-
-        warnings = list(document.warnings) + list(stages.skipped)
-        explicit_mentions = [m for m in mentions if m.kind in ("explicit", "alias", "product", "handle")]
-        dropped = sum(1 for m in explicit_mentions if not m.is_global)
-        if dropped and len(encoded.global_positions) >= self.global_budget:
-            warnings.append(
-                f"global budget of {self.global_budget} tokens reached: {dropped} of {len(explicit_mentions)}"
-                " explicit mentions were encoded as local tokens"
-            )
-        stats = rp.Stats(
-            chars=len(text),
-            tokens=tokens.n_tokens,
-            passages=len(tokens.passages),
-            global_tokens=int(len(encoded.global_positions)),
+        state = front_half(document.text, front, stages.encoder, window=self.window, budget=self.global_budget)
+        mentions = self._mentions(state)
+        opinions, sentiment = self._opinions(state, mentions)
+        stats = Stats(
+            chars=len(state.text),
+            tokens=state.tokens.n_tokens,
+            passages=len(state.tokens.passages),
+            global_tokens=int(len(state.encoded.global_positions)),
             global_mentions=sum(1 for m in mentions if m.is_global),
             seconds=time.perf_counter() - started,
-            encoder_seconds=encoded.seconds,
+            encoder_seconds=state.encoded.seconds,
         )
-        return rp.Report(
+        return Report(
             source=document.source,
             sha256=document.sha256,
             model=self.model_info(),
@@ -186,53 +136,56 @@ class Analyzer:
             brands=_brand_summaries(self.catalog, mentions, opinions, sentiment),
             mentions=tuple(mentions),
             opinions=opinions,
-            warnings=tuple(warnings),
-            text=text if self.config.include_text else None,
+            warnings=tuple(list(document.warnings) + list(stages.skipped) + self._budget_warning(state, mentions)),
+            text=document.text if self.config.include_text else None,
         )
 
-    def _encode(self, tokens: TokenizedDocument, explicit: list[ExplicitMention]) -> Encoded:
-        """One encoder pass over the whole document: passage markers and brand anchors are global."""
-        from .globals import select_global_tokens
-        from .linking import encode_for_linking
+    def _mentions(self, state: DocState) -> list[Mention]:
+        """Explicit mentions and linked candidates, numbered m1, m2, ... in document order."""
+        stages = self.stages
+        linked: tuple[Mention, ...] = ()
+        if stages.linker is not None and state.encoded.states is not None:
+            from brandscan.engine.stages.linking.decide import LinkingOptions, link
 
-        markers = np.flatnonzero(tokens.is_marker)
-        anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
-        positions = np.asarray(
-            select_global_tokens(tokens.n_tokens, markers.tolist(), anchors, self.global_budget), dtype=np.int64
+            options = LinkingOptions(attribution=self.config.attribution, evidence_spans=self.config.evidence_spans)
+            linked = link(state, self.catalog, stages.linker, options).mentions
+        decided = {(m.start, m.end) for m in linked}
+        global_set = set(state.encoded.global_positions.tolist())
+        # Ambiguous names are reported only with their sense decision, which linking makes.
+        plain = [m for m in state.explicit
+                 if (m.start, m.end) not in decided and not (m.ambiguous and stages.linker)]
+        return _numbered([_explicit_mention(m, state.tokens, global_set) for m in plain] + list(linked))
+
+    def _opinions(
+        self, state: DocState, mentions: list[Mention]
+    ) -> tuple[tuple[Opinion, ...], dict[str, tuple[tuple[AspectSentiment, ...], float]]]:
+        """Opinions about the mentioned brands, and the per-brand sentiment summary."""
+        scorer = self.stages.scorer
+        if scorer is None or not state.tokens.n_tokens:
+            return (), {}
+        from brandscan.engine.stages.sentiment.opinions import (
+            SentimentOptions,
+            find_opinions,
+            summarize_sentiment,
         )
-        started = time.perf_counter()
-        states = None
-        if tokens.n_tokens:
-            states = encode_for_linking(self.stages.encoder, tokens, positions)
-        return Encoded(global_positions=positions, states=states, seconds=time.perf_counter() - started)
+
+        options = SentimentOptions(unattributed=self.config.unbranded_opinions)
+        opinions = find_opinions(state.tokens, mentions, self._aspects, scorer, options)
+        return opinions, summarize_sentiment(opinions, state.text)
+
+    def _budget_warning(self, state: DocState, mentions: list[Mention]) -> list[str]:
+        """A warning when the global budget left explicit mentions as local tokens."""
+        explicit_mentions = [m for m in mentions if m.kind in EXPLICIT_KINDS]
+        dropped = sum(1 for m in explicit_mentions if not m.is_global)
+        if dropped and len(state.encoded.global_positions) >= self.global_budget:
+            return [f"global budget of {self.global_budget} tokens reached: {dropped} of {len(explicit_mentions)}"
+                    " explicit mentions were encoded as local tokens"]
+        return []
 
 
-def _load_stages(model: LoadedModel) -> Stages:
-    from .adapters import load_adapter
-    from .linking import HEAD_FILE, Linker
-    from .sentiment_head import CONFIG_FILE, SentimentScorer
-
-    skipped = []
-    linker = None
-    encoder = model.encoder
-    linking_dir = model.heads_dir / "linking"
-    if (linking_dir / HEAD_FILE).is_file():
-        linker = Linker.load(linking_dir)
-        if linker.adapter_path is not None:
-            encoder = load_adapter(model.encoder, linking_dir).eval()
-    else:
-        skipped.append(f"model {model.name} has no linking head: implicit mentions were not linked")
-    scorer = None
-    if (model.heads_dir / "sentiment" / CONFIG_FILE).is_file():
-        scorer = SentimentScorer.from_loaded(model)
-    else:
-        skipped.append(f"model {model.name} has no sentiment head: opinions were not scored")
-    return Stages(model=model, encoder=encoder, linker=linker, scorer=scorer, skipped=tuple(skipped))
-
-
-def _explicit_mention(m: ExplicitMention, tokens: TokenizedDocument, global_set: set[int]) -> rp.Mention:
+def _explicit_mention(m: ExplicitMention, tokens: TokenizedDocument, global_set: set[int]) -> Mention:
     first, _ = tokens.token_span(m.start, m.end)
-    return rp.Mention(
+    return Mention(
         id="",
         brand=m.brand,
         kind=m.kind,
@@ -244,7 +197,7 @@ def _explicit_mention(m: ExplicitMention, tokens: TokenizedDocument, global_set:
     )
 
 
-def _numbered(mentions: list[rp.Mention]) -> list[rp.Mention]:
+def _numbered(mentions: list[Mention]) -> list[Mention]:
     """Stable ids m1, m2, ... in document order; anchors are renamed to match."""
     from dataclasses import replace
 
@@ -262,10 +215,10 @@ def _numbered(mentions: list[rp.Mention]) -> list[rp.Mention]:
 
 def _brand_summaries(
     catalog: Catalog,
-    mentions: list[rp.Mention],
-    opinions: tuple[rp.Opinion, ...],
-    sentiment: dict[str, tuple[tuple[rp.AspectSentiment, ...], float]],
-) -> tuple[rp.BrandSummary, ...]:
+    mentions: list[Mention],
+    opinions: tuple[Opinion, ...],
+    sentiment: dict[str, tuple[tuple[AspectSentiment, ...], float]],
+) -> tuple[BrandSummary, ...]:
     """Counts and sentiment per brand present in the document, sorted by brand id."""
     by_brand: dict[str, Counter[str]] = {}
     for m in mentions:
@@ -281,7 +234,7 @@ def _brand_summaries(
         counts["total"] = sum(by_brand[brand_id].values())
         aspects, net = sentiment.get(brand_id, ((), None))
         summaries.append(
-            rp.BrandSummary(
+            BrandSummary(
                 id=brand.id, name=brand.name, category=brand.category, counts=counts, sentiment=aspects,
                 net_sentiment=net,
             )

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 
 SCHEMA = "brandscan.report/1"
 
 MentionKind = Literal["explicit", "alias", "product", "handle", "pronoun", "nominal"]
+ExplicitKind = Literal["explicit", "alias", "product", "handle"]
+# Kinds the catalogue lexicon matches directly; pronouns and nominals are only ever linked.
+EXPLICIT_KINDS: frozenset[str] = frozenset(get_args(ExplicitKind))
 Polarity = Literal["positive", "negative", "neutral"]
+POLARITIES: tuple[Polarity, ...] = get_args(Polarity)  # the vocabulary, in the order reports list it
+# The sentiment head's class order (class index -> polarity); a trained head's config.json stores it.
+HEAD_LABELS: tuple[Polarity, ...] = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
-from . import report as rp
+from brandscan.engine import report as report_types
 
 __all__ = ["ReportProblem", "check_report"]
 
@@ -27,7 +27,7 @@ class ReportProblem(ValueError):
 
 def check_report(data: dict[str, Any], text: str, sha256: str) -> None:
     """Raise ReportProblem unless `data` is a report of the document `text` (whose sha256 is given)."""
-    _check(rp.Report, data, "report")
+    _check(report_types.Report, data, "report")
     if data["sha256"] != sha256:
         raise ReportProblem(f"report.sha256 {data['sha256'][:12]}... is another document's")
     if data["stats"]["chars"] != len(text):

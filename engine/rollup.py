@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .gates import EXPLICIT_KINDS, POLARITIES
+from brandscan.engine.report import EXPLICIT_KINDS, POLARITIES
 
 SUMMARY_SCHEMA = "brandscan.summary/1"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from brandscan.engine.absa_data import (
+
+from brandscan.evaluation.datasets.absa import (
     DatasetError,
     count_terms,
     is_dev_id,

@@ -5,9 +5,10 @@ import json
 
 import pytest
 import torch
-from brandscan.engine.adapters import add_lora, load_adapter, lora_state, save_adapter
-from brandscan.engine.encoder import Encoder, EncoderConfig
 from safetensors.torch import load_file
+
+from brandscan.engine.model.adapters import add_lora, load_adapter, lora_state, save_adapter
+from brandscan.engine.model.encoder import Encoder, EncoderConfig
 
 CFG = EncoderConfig(hidden=16, layers=2, heads=2, intermediate=32, vocab=50, max_positions=32, window=4)
 

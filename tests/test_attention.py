@@ -5,9 +5,10 @@ import math
 
 import pytest
 import torch
-from brandscan.engine.attention import dense_reference_attention, sparse_attention
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from brandscan.engine.model.attention import dense_reference_attention, sparse_attention
 
 
 def densify(probs, n: int, window: int) -> torch.Tensor:

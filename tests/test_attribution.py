@@ -2,9 +2,12 @@ import math
 
 import numpy as np
 import torch
-from brandscan.engine.attribution import LayerAttention, evidence_spans, rollout, row_attention
-from brandscan.engine.models import registry
-from brandscan.engine.passages import load_tokenizer, tokenize_document
+
+from brandscan.engine.model import registry
+from brandscan.engine.model.rows import LayerAttention, row_attention
+from brandscan.engine.stages.linking.attribution import rollout
+from brandscan.engine.stages.linking.evidence import evidence_spans
+from brandscan.engine.text.passages import load_tokenizer, tokenize_document
 
 
 def dense_rows(x, wq, wk, heads, rows, globals_, window):

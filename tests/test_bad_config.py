@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from brandscan.engine.models import default_model_dir
+
+from brandscan.engine.model.loader import default_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"

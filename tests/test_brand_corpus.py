@@ -6,12 +6,13 @@ import random
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from brandscan.cli.app import app
 from brandscan.engine.catalog import load_catalog
-from brandscan.engine.evaluation.brand_marks import parse_brand_doc, read_brand_docs
-from brandscan.engine.evaluation.corpus_check import distant_flags
-from brandscan.engine.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
-from typer.testing import CliRunner
+from brandscan.evaluation.brand_marks import parse_brand_doc, read_brand_docs
+from brandscan.evaluation.corpus_check import distant_flags
+from brandscan.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
 
 FIXTURE = Path(__file__).parent / "fixtures" / "brand_corpus"
 runner = CliRunner()

@@ -11,8 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from brandscan.engine import report as rp
-from brandscan.engine.cache import (
+
+from brandscan.engine import report as report_types
+from brandscan.engine.catalog import load_catalog
+from brandscan.engine.config import AnalyzerConfig
+from brandscan.engine.pipeline import Analyzer
+from brandscan.engine.run.cache import (
     CachedReport,
     CacheKeys,
     ReportCache,
@@ -20,11 +24,8 @@ from brandscan.engine.cache import (
     model_fingerprint,
     report_from_dict,
 )
-from brandscan.engine.catalog import load_catalog
-from brandscan.engine.config import AnalyzerConfig
-from brandscan.engine.documents import Document
-from brandscan.engine.pipeline import Analyzer
-from brandscan.engine.runner import AnalyzerSpec, SerialBackend, run
+from brandscan.engine.run.runner import AnalyzerSpec, SerialBackend, run
+from brandscan.engine.text.documents import Document
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"
@@ -65,8 +66,8 @@ def _keys(spec: AnalyzerSpec) -> CacheKeys:
     return CacheKeys(model=model_fingerprint(spec.config), config=Analyzer(spec.catalog, spec.config).config_digest())
 
 
-def _without_seconds(record: rp.Report) -> bytes:
-    data = rp.to_dict(record)
+def _without_seconds(record: report_types.Report) -> bytes:
+    data = report_types.to_dict(record)
     del data["stats"]["seconds"], data["stats"]["encoder_seconds"]
     return json.dumps(data).encode()
 
@@ -86,25 +87,25 @@ def test_hits_are_byte_identical_to_fresh_reports_and_skip_the_backend(
     assert [r.source for r in warm] == ["copy/d0.txt", "copy/d1.txt", "copy/d2.txt"]
     for fresh, cached in zip(cold, warm):
         assert isinstance(cached, CachedReport)
-        assert cached.dumps() == rp.dumps(dataclasses.replace(fresh, source=cached.source))
-        assert cached.dumps(pretty=True) == rp.dumps(dataclasses.replace(fresh, source=cached.source), pretty=True)
-        assert rp.dumps(cached.report()) == cached.dumps()  # and back to dataclasses
+        assert cached.dumps() == report_types.dumps(dataclasses.replace(fresh, source=cached.source))
+        assert cached.dumps(pretty=True) == report_types.dumps(dataclasses.replace(fresh, source=cached.source), pretty=True)
+        assert report_types.dumps(cached.report()) == cached.dumps()  # and back to dataclasses
         fired = ("unlinked>0",)
-        assert cached.with_fired(fired).dumps() == rp.dumps(dataclasses.replace(fresh, source=cached.source, fired=fired))
+        assert cached.with_fired(fired).dumps() == report_types.dumps(dataclasses.replace(fresh, source=cached.source, fired=fired))
     assert cold[0].mentions and cold[0].model is not None  # a real report, not an empty shell
 
 
 def test_round_trip_keeps_every_field(spec: AnalyzerSpec, backend: CountingBackend) -> None:
     report = backend.submit(_doc(TEXTS[0], "a.txt")).result()
-    assert isinstance(report, rp.Report)
-    rebuilt = report_from_dict(rp.to_dict(report))
-    assert rp.dumps(rebuilt) == rp.dumps(report)  # floats were rounded once, so they stay put
-    assert isinstance(rebuilt.mentions[0], rp.Mention) and isinstance(rebuilt.brands, tuple)
-    assert isinstance(rebuilt.model, rp.ModelInfo) and isinstance(rebuilt.stats, rp.Stats)
+    assert isinstance(report, report_types.Report)
+    rebuilt = report_from_dict(report_types.to_dict(report))
+    assert report_types.dumps(rebuilt) == report_types.dumps(report)  # floats were rounded once, so they stay put
+    assert isinstance(rebuilt.mentions[0], report_types.Mention) and isinstance(rebuilt.brands, tuple)
+    assert isinstance(rebuilt.model, report_types.ModelInfo) and isinstance(rebuilt.stats, report_types.Stats)
     linked = [m for m in rebuilt.mentions if m.attribution is not None]
     for mention in linked:  # nested dataclasses all the way down, once linking fills them
-        assert isinstance(mention.attribution, rp.Attribution)
-        assert all(isinstance(a, rp.Anchor) for a in mention.attribution.anchors)
+        assert isinstance(mention.attribution, report_types.Attribution)
+        assert all(isinstance(a, report_types.Anchor) for a in mention.attribution.anchors)
 
 
 def test_invalidation_by_config_catalogue_model_and_reader_warnings(tmp_path: Path, spec: AnalyzerSpec) -> None:
@@ -127,7 +128,7 @@ def test_invalidation_by_config_catalogue_model_and_reader_warnings(tmp_path: Pa
 
 
 def test_a_changed_model_directory_changes_the_fingerprint(tmp_path: Path) -> None:
-    from brandscan.engine.models import default_model_dir
+    from brandscan.engine.model.loader import default_model_dir
 
     model = tmp_path / "model"
     model.mkdir()
@@ -165,7 +166,7 @@ def test_a_corrupt_entry_is_reported_removed_and_recomputed(
     assert backend.submitted == ["b.txt"] and cache.corrupt == 1
     assert any("corrupt" in r.getMessage() and str(entry) in r.getMessage() for r in caplog.records)
     assert _without_seconds(again) == _without_seconds(fresh)
-    assert b"Airwayz" not in rp.dumps(again)
+    assert b"Airwayz" not in report_types.dumps(again)
     assert ReportCache(tmp_path).get(keys.key(doc), doc) is not None  # rewritten, and good again
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from brandscan.engine import report as rp
-from brandscan.engine.cache import CacheKeys, ReportCache, model_fingerprint
+
+from brandscan.engine import report as report_types
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
-from brandscan.engine.documents import Document
 from brandscan.engine.pipeline import Analyzer
-from brandscan.engine.runner import AnalyzerSpec, SerialBackend, run
+from brandscan.engine.run.cache import CacheKeys, ReportCache, model_fingerprint
+from brandscan.engine.run.runner import AnalyzerSpec, SerialBackend, run
+from brandscan.engine.text.documents import Document
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"
@@ -104,10 +105,10 @@ def test_a_forged_entry_is_refused_with_one_warning_and_recomputed(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and str(path) in warnings[0] and "recomputing first.txt" in warnings[0], warnings
     assert "checksum" not in warnings[0]  # refused by what the entry says, not by how it was stored
-    assert isinstance(again[0], rp.Report)  # recomputed, not served
-    assert _stable(rp.to_dict(again[0])) == _stable(rp.to_dict(fresh[0]))
+    assert isinstance(again[0], report_types.Report)  # recomputed, not served
+    assert _stable(report_types.to_dict(again[0])) == _stable(report_types.to_dict(fresh[0]))
     served = ReportCache(tmp_path).get(keys.key(first), first)  # and stored again, correctly
-    assert served is not None and _stable(served.data) == _stable(rp.to_dict(fresh[0]))
+    assert served is not None and _stable(served.data) == _stable(report_types.to_dict(fresh[0]))
 
 
 def _stable(data: dict) -> dict:
@@ -147,7 +148,7 @@ def test_a_read_only_cache_with_a_corrupt_entry_warns_and_the_run_goes_on(
     warnings = [r.getMessage() for r in caplog.records]
     assert any("corrupt" in w and "cannot be removed" in w for w in warnings), warnings
     assert any("is not writable" in w for w in warnings) and not cache.writable
-    assert _stable(rp.to_dict(again)) == _stable(rp.to_dict(fresh))
+    assert _stable(report_types.to_dict(again)) == _stable(report_types.to_dict(fresh))
 
 
 def test_summary_and_fail_on_never_see_a_schema_invalid_entry(tmp_path: Path) -> None:

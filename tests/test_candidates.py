@@ -1,6 +1,6 @@
-from brandscan.engine.candidates import find_candidates, speaker_turns
 from brandscan.engine.catalog import parse_catalog
-from brandscan.engine.mentions import brand_lexicon, find_explicit
+from brandscan.engine.stages.candidates import find_candidates, speaker_turns
+from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
 
 CATALOG = parse_catalog(
     """

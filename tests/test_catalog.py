@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from brandscan.engine.catalog import (
     Alias,
     default_aspects,

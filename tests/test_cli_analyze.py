@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from brandscan.cli.app import app
 from typer.testing import CliRunner
+
+from brandscan.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"

@@ -5,6 +5,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+
 from brandscan.engine.config import AnalyzerConfig, load_config
 from brandscan.engine.errors import ConfigError
 

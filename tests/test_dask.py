@@ -10,14 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
-from brandscan.engine import report as rp
+
+from brandscan.engine import report as report_types
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
-from brandscan.engine.documents import Document, DocumentFailure
-from brandscan.engine.runner import AnalyzerSpec, SerialBackend, run
+from brandscan.engine.run.runner import AnalyzerSpec, SerialBackend, run
+from brandscan.engine.text.documents import Document, DocumentFailure
 
 distributed = pytest.importorskip("distributed")
-from brandscan.engine.dask_runner import DaskBackend  # noqa: E402  (only once distributed is known to be there)
+from brandscan.engine.run.dask_backend import DaskBackend  # noqa: E402  (only once distributed is known to be there)
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"
@@ -38,10 +39,10 @@ def _documents(count: int, repeat: int) -> list[Document | DocumentFailure]:
     return items
 
 
-def _comparable(records: list[rp.Report | rp.ErrorRecord]) -> list[dict]:
+def _comparable(records: list[report_types.Report | report_types.ErrorRecord]) -> list[dict]:
     out = []
     for record in records:
-        data = rp.to_dict(record)
+        data = report_types.to_dict(record)
         if "stats" in data:
             del data["stats"]["seconds"], data["stats"]["encoder_seconds"]
         out.append(data)
@@ -110,8 +111,9 @@ def test_scheduler_file_and_a_killed_worker_lose_and_duplicate_nothing(
 def test_the_cli_on_the_cluster_writes_what_a_local_run_writes(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from brandscan.cli.app import app
     from typer.testing import CliRunner
+
+    from brandscan.cli.app import app
 
     folder = tmp_path / "in"
     folder.mkdir()

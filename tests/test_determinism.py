@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from brandscan.engine.attribution import evidence_spans
-from brandscan.engine.models import default_model_dir
-from brandscan.engine.passages import load_tokenizer, tokenize_document
+
+from brandscan.engine.model.loader import default_model_dir
 from brandscan.engine.stable import ranked
+from brandscan.engine.stages.linking.evidence import evidence_spans
+from brandscan.engine.text.passages import load_tokenizer, tokenize_document
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

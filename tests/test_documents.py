@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from brandscan.engine.documents import (
+
+from brandscan.engine.text.documents import (
     Document,
     DocumentFailure,
     ReadOptions,
@@ -15,7 +16,7 @@ from brandscan.engine.documents import (
     iter_sources,
     read_source,
 )
-from brandscan.engine.html_text import html_to_text
+from brandscan.engine.text.html_text import html_to_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
 DEFAULTS = ReadOptions()

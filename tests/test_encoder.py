@@ -7,9 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
-from brandscan.engine.encoder import Encoder, EncoderConfig
-from brandscan.engine.models import load_model
 from tokenizers import Tokenizer
+
+from brandscan.engine.model.encoder import Encoder, EncoderConfig
+from brandscan.engine.model.loader import load_model
 
 TEXT = [
     "The Trailmaster 2 tent kept us dry through three nights of rain, but the zips jammed twice.",
@@ -63,6 +64,28 @@ def dense_bert(state, cfg, ids, pos, allowed):
     return x
 
 
+def variant(model, **changes):  # type: ignore[no-untyped-def]
+    """The model's encoder built with other config values (same weights); the model is not changed."""
+    from brandscan.engine.model.encoder import Encoder
+
+    encoder = Encoder(replace(model.config, **changes)).to(model.dtype)
+    encoder.load_state_dict(model.encoder.state_dict())
+    return encoder.eval()
+
+
+def test_keep_layer_inputs_are_the_hidden_states_before_each_kept_layer(model):
+    ids, pos, markers = encode_passages(model.tokenizer_file, TEXT)
+    glob = torch.zeros_like(ids, dtype=torch.bool)
+    glob[0, markers] = True
+    with torch.inference_mode():
+        for window in (8, 256):  # the blocked path, then the dense dispatch
+            out = model.encoder(ids, pos, glob, output_hidden_states=True, keep_layer_inputs=2, window=window)
+            assert len(out.layer_inputs) == 2
+            assert torch.equal(out.layer_inputs[0], out.hidden_states[-3])
+            assert torch.equal(out.layer_inputs[1], out.hidden_states[-2])
+    assert model.encoder.config == model.config  # the window was an argument, not a setting
+
+
 def test_full_window_equals_dense_bert(model):
     ids, pos, _ = encode_passages(model.tokenizer_file, [" ".join(TEXT)])
     n = ids.shape[1]
@@ -71,11 +94,8 @@ def test_full_window_equals_dense_bert(model):
         ref = dense_bert(state, model.config, ids, pos, torch.ones(1, n, n, dtype=torch.bool))
         out = model.encoder(ids, pos, torch.zeros_like(ids, dtype=torch.bool)).last_hidden  # dense dispatch
         # the blocked sparse path with a window that covers the input computes the same thing
-        model.encoder.config = replace(model.config, window=2 * n, query_chunk=16)
-        try:
-            sparse = model.encoder(ids, pos, torch.zeros_like(ids, dtype=torch.bool), output_attentions=True)
-        finally:
-            model.encoder.config = model.config
+        sparse = variant(model, query_chunk=16)(ids, pos, torch.zeros_like(ids, dtype=torch.bool),
+                                                output_attentions=True, window=2 * n)
     assert n == 60
     assert (out - ref).abs().max().item() < 1e-4
     assert (sparse.last_hidden - ref).abs().max().item() < 1e-4
@@ -94,11 +114,8 @@ def test_window_and_globals_equal_masked_dense_bert(model):
     allowed = ((idx[:, None] - idx[None, :]).abs() <= window // 2) | glob[0][:, None] | glob[0][None, :]
     with torch.inference_mode():
         ref = dense_bert(model.encoder.state_dict(), model.config, ids, pos, allowed[None])
-        model.encoder.config = replace(model.config, window=window, query_chunk=16)
-        try:
-            out = model.encoder(ids, pos, glob, output_attentions=True, output_hidden_states=True)
-        finally:
-            model.encoder.config = model.config
+        out = variant(model, query_chunk=16)(ids, pos, glob, output_attentions=True, output_hidden_states=True,
+                                             window=window)
     assert pos[0, markers].tolist() == [0, 0, 0]
     assert (out.last_hidden - ref).abs().max().item() < 1e-4
     assert len(out.hidden_states) == 7 and len(out.attentions) == 6
@@ -118,14 +135,10 @@ def test_padded_batch_matches_each_row_alone(model):
     glob[:, 0] = True
     with torch.inference_mode():
         for window in (256, 6):  # dense dispatch, then the blocked path
-            model.encoder.config = replace(model.config, window=window)
-            try:
-                batch = model.encoder(ids, pos, glob, mask).last_hidden
-                for b, (i, p) in enumerate(rows):
-                    alone = model.encoder(i, p, glob[b : b + 1, : i.shape[1]]).last_hidden
-                    assert (batch[b, : i.shape[1]] - alone[0]).abs().max().item() < 1e-4
-            finally:
-                model.encoder.config = model.config
+            batch = model.encoder(ids, pos, glob, mask, window=window).last_hidden
+            for b, (i, p) in enumerate(rows):
+                alone = model.encoder(i, p, glob[b : b + 1, : i.shape[1]], window=window).last_hidden
+                assert (batch[b, : i.shape[1]] - alone[0]).abs().max().item() < 1e-4
 
 
 def test_bf16_stays_close_to_fp32(model):

@@ -2,12 +2,13 @@ import json
 from pathlib import Path
 
 import pytest
+
 from brandscan.engine.errors import BrandscanError
-from brandscan.engine.evaluation.brand_docs import parse_brand_doc, read_brand_docs
-from brandscan.engine.evaluation.coref_metric import CorefDecision, coref_scores
-from brandscan.engine.evaluation.gap_metric import GapDecision, gap_scores
-from brandscan.engine.training.data import CorefDocument, GoldMention, coref_to_link
-from brandscan.engine.training.gap import gap_to_link, read_gap
+from brandscan.evaluation.brand_docs import parse_brand_doc, read_brand_docs
+from brandscan.evaluation.coref_metric import CorefDecision, coref_scores
+from brandscan.evaluation.datasets.coref import CorefDocument, GoldMention, coref_to_link
+from brandscan.evaluation.datasets.gap import gap_to_link, read_gap
+from brandscan.evaluation.gap_metric import GapDecision, gap_scores
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brands_eval"
 
@@ -80,10 +81,11 @@ def test_fixture_documents_parse():
 
 
 def test_eval_gap_json_is_one_object(monkeypatch):
-    from brandscan.cli.app import app
     from typer.testing import CliRunner
 
-    head = Path(__file__).parents[1] / "engine/models/all-minilm-l6-v2/heads/linking/head.safetensors"
+    from brandscan.cli.app import app
+
+    head = Path(__file__).parents[1] / "engine/model/all-minilm-l6-v2/heads/linking/head.safetensors"
     if not head.is_file():
         pytest.skip("no trained linking head shipped in this checkout")
     tsv = Path(__file__).parent / "fixtures" / "gap_tiny.tsv"

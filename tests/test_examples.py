@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brandscan.engine import report as rp
+
+from brandscan.engine import report as report_types
 from brandscan.engine.catalog import load_catalog
-from brandscan.engine.documents import Document, ReadOptions, iter_documents
 from brandscan.engine.pipeline import Analyzer
+from brandscan.engine.text.documents import Document, ReadOptions, iter_documents
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DOCUMENTS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in {".txt", ".md", ".html"} and p.name != "README.md")
@@ -21,7 +22,7 @@ def analyzed() -> dict[str, tuple[Document, dict[str, Any]]]:
     results = {}
     for document in iter_documents([str(p) for p in DOCUMENTS], ReadOptions()):
         assert isinstance(document, Document), document
-        results[Path(document.source).name] = (document, rp.to_dict(analyzer.analyze(document)))
+        results[Path(document.source).name] = (document, report_types.to_dict(analyzer.analyze(document)))
     return results
 
 

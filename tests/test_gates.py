@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from brandscan.engine.gates import Condition, GateError, fired, metrics, parse_condition, parse_conditions
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brandscan.engine.globals import select_global_tokens
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from brandscan.engine.stages.globals import select_global_tokens
 
 
 def test_everything_kept_under_budget():

@@ -5,9 +5,10 @@ import itertools
 import random
 import string
 
-from brandscan.engine.lexicon import Entry, Lexicon, Match, exact_key, fold_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from brandscan.engine.text.lexicon import Entry, Lexicon, Match, exact_key, fold_key
 
 
 def lex(*phrases: str | tuple[str, bool], plural: bool = False) -> Lexicon:
@@ -176,7 +177,7 @@ REFERENCE_PHRASES = [("Norvik", False), ("Norvik Outdoor", False), ("Apple", Tru
 
 def reference_find(text: str) -> list[tuple[int, int]]:
     """Leftmost-longest by brute force: every token span is re-keyed from its own text."""
-    from brandscan.engine.lexicon import _TOKEN  # the token definition itself is tested above
+    from brandscan.engine.text.lexicon import _TOKEN  # the token definition itself is tested above
 
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
     wanted = {(exact_key(p) if s else fold_key(p), s) for p, s in REFERENCE_PHRASES}

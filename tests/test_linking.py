@@ -1,25 +1,26 @@
 from pathlib import Path
 
 import pytest
+
 from brandscan.engine.catalog import load_catalog
 
-HEADS = Path(__file__).parents[1] / "engine/models/all-minilm-l6-v2/heads/linking/head.safetensors"
+HEADS = Path(__file__).parents[1] / "engine/model/all-minilm-l6-v2/heads/linking/head.safetensors"
 pytestmark = pytest.mark.skipif(not HEADS.is_file(), reason="no trained linking head in this checkout")
 CATALOG = load_catalog(Path(__file__).parent / "fixtures" / "brands_eval" / "catalog.yaml")
 
 
 @pytest.fixture(scope="module")
 def linking():
-    from brandscan.engine.linking import load_linking
-    from brandscan.engine.passages import load_tokenizer
+    from brandscan.engine.stages.load import load_linking
+    from brandscan.engine.text.passages import load_tokenizer
 
     loaded, encoder, linker = load_linking(None, "cpu")
     return encoder, linker, load_tokenizer(loaded.tokenizer_file)
 
 
 def run(linking, text, author=None, **options):
-    from brandscan.engine.evaluation.brand_docs import link_mentions
-    from brandscan.engine.linking import LinkingOptions
+    from brandscan.engine.stages.linking.decide import LinkingOptions
+    from brandscan.evaluation.brand_docs import link_mentions
 
     encoder, linker, tokenizer = linking
     return link_mentions(text, CATALOG, encoder, linker, tokenizer, 512, author, LinkingOptions(**options))

@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from brandscan.engine.catalog import Catalog, load_catalog, parse_catalog
-from brandscan.engine.mentions import (
+from brandscan.engine.stages.mentions import (
     ExplicitMention,
     aspect_lexicon,
     brand_lexicon,

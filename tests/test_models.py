@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from brandscan.cli.app import app
-from brandscan.engine.errors import ModelError
-from brandscan.engine.models import default_model_dir, list_models, load_model
-from brandscan.engine.models.convert import convert_checkpoint, map_hf_name
 from safetensors.torch import save_file
 from typer.testing import CliRunner
+
+from brandscan.cli.app import app
+from brandscan.engine.errors import ModelError
+from brandscan.engine.model.convert import convert_checkpoint, map_hf_name
+from brandscan.engine.model.loader import default_model_dir, list_models, load_model
 
 DEFAULT = default_model_dir()
 

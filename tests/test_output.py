@@ -5,10 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
+
 from brandscan.cli.atomic import write_atomic
 from brandscan.cli.names import Namer
-from brandscan.engine import report as rp
-from brandscan.engine.inputs import Origin
+from brandscan.engine import report as report_types
+from brandscan.engine.text.inputs import Origin
 
 
 def test_report_paths_stay_inside_the_directory(tmp_path: Path) -> None:
@@ -40,5 +41,5 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path, monkeypatch: 
 
 
 def test_error_records_are_small_and_schema_tagged() -> None:
-    record = rp.ErrorRecord(source="b.txt", error="binary file")
-    assert rp.dumps(record) == b'{"schema":"brandscan.report/1","source":"b.txt","error":"binary file"}'
+    record = report_types.ErrorRecord(source="b.txt", error="binary file")
+    assert report_types.dumps(record) == b'{"schema":"brandscan.report/1","source":"b.txt","error":"binary file"}'

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brandscan.engine.models import default_model_dir
-from brandscan.engine.passages import Tokenizer, load_tokenizer, paragraph_spans, tokenize_document
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from brandscan.engine.model.loader import default_model_dir
+from brandscan.engine.text.passages import Tokenizer, load_tokenizer, paragraph_spans, tokenize_document
 
 TEXT = (
     "Norvik Outdoor makes jackets. It says they are waterproof!\n\n"

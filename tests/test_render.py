@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
+
 from brandscan.cli.app import app
 from brandscan.engine import report as schema
-from brandscan.engine.render import (
+from brandscan.engine.render.html import (
     BLOCK_MAX_CHARS,
     MIN_HUE_GAP,
     RenderError,
@@ -30,7 +32,6 @@ from brandscan.engine.render import (
     render_html_many,
     split_blocks,
 )
-from typer.testing import CliRunner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "reports"
 BRANDSCAN = Path(sys.executable).with_name("brandscan")

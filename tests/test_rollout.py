@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from brandscan.cli.app import app
-from brandscan.engine import attribution
-from brandscan.engine.attribution import ROLLOUT_FANOUT, LayerAttention, rollout
 from typer.testing import CliRunner
+
+from brandscan.cli.app import app
+from brandscan.engine.model import rows as row_recompute
+from brandscan.engine.stages.linking import attribution
+from brandscan.engine.stages.linking.attribution import ROLLOUT_FANOUT, LayerAttention, rollout
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "brands_eval"
-HEADS = ROOT / "engine/models/all-minilm-l6-v2/heads/linking/head.safetensors"
+HEADS = ROOT / "engine/model/all-minilm-l6-v2/heads/linking/head.safetensors"
 
 N, D, HEADS_N, WINDOW = 120, 16, 4, 30  # w + 1 + g = 34 keys a row, so the fanout of 16 cuts
 GLOBALS = [0, 40, 41, 77]
@@ -71,7 +73,8 @@ CHUNKINGS = {
 @pytest.mark.parametrize("chunking", CHUNKINGS)
 def test_rollout_equals_the_per_row_reference(monkeypatch: pytest.MonkeyPatch, chunking: str) -> None:
     for name, value in CHUNKINGS[chunking].items():
-        monkeypatch.setattr(attribution, name, value)
+        # row chunking lives with the row recomputation (model/rows.py), rollout's own in attribution
+        monkeypatch.setattr(attribution if name.startswith("ROLLOUT") else row_recompute, name, value)
     torch.manual_seed(0)
     weights = [(torch.randn(D, D) / 3, torch.randn(D, D) / 3) for _ in range(3)]
     x = [torch.randn(N, D) for _ in range(3)]

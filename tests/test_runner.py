@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from brandscan.engine import report as rp
+
+from brandscan.engine import report as report_types
 from brandscan.engine.catalog import load_catalog
 from brandscan.engine.config import AnalyzerConfig
-from brandscan.engine.documents import Document, DocumentFailure
-from brandscan.engine.runner import AnalyzerSpec, ProcessBackend, SerialBackend, run
+from brandscan.engine.run.runner import AnalyzerSpec, ProcessBackend, SerialBackend, run
+from brandscan.engine.text.documents import Document, DocumentFailure
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "configs" / "brands.example.yaml"
@@ -35,10 +36,10 @@ def _items() -> list[Document | DocumentFailure]:
     return items
 
 
-def _comparable(records: list[rp.Report | rp.ErrorRecord]) -> list[dict]:
+def _comparable(records: list[report_types.Report | report_types.ErrorRecord]) -> list[dict]:
     out = []
     for record in records:
-        data = rp.to_dict(record)
+        data = report_types.to_dict(record)
         if "stats" in data:
             del data["stats"]["seconds"], data["stats"]["encoder_seconds"]
         out.append(data)

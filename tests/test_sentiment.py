@@ -7,19 +7,20 @@ from pathlib import Path
 
 import pytest
 import typer
-from brandscan.engine import report as rp
+from typer.testing import CliRunner
+
+from brandscan.engine import report as report_types
 from brandscan.engine.catalog import parse_catalog
-from brandscan.engine.mentions import aspect_lexicon
-from brandscan.engine.passages import load_tokenizer, tokenize_document
-from brandscan.engine.sentiment import (
+from brandscan.engine.stages.mentions import aspect_lexicon
+from brandscan.engine.stages.sentiment.head import AspectQuery, SentimentScorer
+from brandscan.engine.stages.sentiment.opinions import (
     SentimentOptions,
     clause_of,
     find_opinions,
     sentence_segments,
     summarize_sentiment,
 )
-from brandscan.engine.sentiment_head import AspectQuery, SentimentScorer
-from typer.testing import CliRunner
+from brandscan.engine.text.passages import load_tokenizer, tokenize_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "absa"
 CATALOG = """
@@ -33,14 +34,16 @@ brands:
 
 @pytest.fixture(scope="module")
 def loaded():  # type: ignore[no-untyped-def]
-    from brandscan.engine.models import load_model
+    from brandscan.engine.model.loader import load_model
 
     return load_model(threads=1)
 
 
 @pytest.fixture(scope="module")
 def scorer(loaded) -> SentimentScorer:  # type: ignore[no-untyped-def]
-    return SentimentScorer.from_loaded(loaded)
+    from brandscan.engine.stages.load import load_scorer
+
+    return load_scorer(loaded)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def lexicon():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def tokenizer():  # type: ignore[no-untyped-def]
-    from brandscan.engine.models import default_model_dir
+    from brandscan.engine.model.loader import default_model_dir
 
     return load_tokenizer(default_model_dir() / "tokenizer.json")
 
@@ -61,11 +64,11 @@ def polarity(scorer: SentimentScorer, sentence: str, term: str) -> tuple[str, fl
     return result.polarity, result.score
 
 
-def explicit(mid: str, brand: str, text: str, surface: str, occurrence: int = 0) -> rp.Mention:
+def explicit(mid: str, brand: str, text: str, surface: str, occurrence: int = 0) -> report_types.Mention:
     start = -1
     for _ in range(occurrence + 1):
         start = text.index(surface, start + 1)
-    return rp.Mention(mid, brand, "explicit", start, start + len(surface), surface, 0)
+    return report_types.Mention(mid, brand, "explicit", start, start + len(surface), surface, 0)
 
 
 def test_sentences_and_clauses() -> None:
@@ -179,7 +182,7 @@ def test_linked_it_far_from_the_name(scorer: SentimentScorer, lexicon, tokenizer
     text = f"Last spring I bought a tent from Acme.\n\n{filler}\n\nAfter a month it had a broken zip, and the price was a joke."
     doc = tokenize_document(text, tokenizer)
     start = text.index(" it ") + 1
-    linked = rp.Mention("m2", "acme", "pronoun", start, start + 2, "it", len(doc.passages) - 1, probability=0.87)
+    linked = report_types.Mention("m2", "acme", "pronoun", start, start + 2, "it", len(doc.passages) - 1, probability=0.87)
     opinions = find_opinions(doc, [explicit("m1", "acme", text, "Acme"), linked], lexicon, scorer)
     price = next(o for o in opinions if o.aspect == "price_value")
     assert price.brand == "acme" and price.mention == "m2" and price.polarity == "negative"
@@ -197,7 +200,7 @@ def test_eval_absa_on_fixture(scorer: SentimentScorer, monkeypatch: pytest.Monke
     from brandscan.cli.eval_absa import register
 
     # The command loads the default model exactly as the `scorer` fixture did: reuse it (load is slow).
-    monkeypatch.setattr(SentimentScorer, "load", classmethod(lambda cls, *a, **k: scorer))
+    monkeypatch.setattr("brandscan.engine.stages.load.load_sentiment", lambda *a, **k: scorer)
 
     app = typer.Typer()
     group = typer.Typer()
@@ -214,7 +217,7 @@ def test_eval_absa_on_fixture(scorer: SentimentScorer, monkeypatch: pytest.Monke
 
 
 def test_training_is_reproducible_and_writes_a_card(tmp_path: Path, loaded) -> None:  # type: ignore[no-untyped-def]
-    from brandscan.engine.training.sentiment import TrainConfig, train_sentiment
+    from brandscan.training.sentiment import TrainConfig, train_sentiment
 
     mams = tmp_path / "mams" / "MAMS-ATSA"
     mams.mkdir(parents=True)
@@ -231,7 +234,9 @@ def test_training_is_reproducible_and_writes_a_card(tmp_path: Path, loaded) -> N
     card = (outs[0] / "TRAINING_CARD.md").read_text()
     assert "Seed 0; 1 epochs" in card and "| MAMS val | 6 |" in card and "`test`" in card
     # The trained adapter and head load back as `brandscan eval absa --head DIR` loads them.
-    trained = SentimentScorer.from_loaded(loaded, head_dir=outs[0])
+    from brandscan.engine.stages.load import load_scorer
+
+    trained = load_scorer(loaded, outs[0])
     assert len(trained.score([AspectQuery("The pasta was fine.", 4, 9)])) == 1
 
 
@@ -240,8 +245,8 @@ def test_summary_counts_means_and_evidence() -> None:
     def op(i: int, brand: str | None, aspect: str, polarity: str, score: float, term: str, word: str, nth: int = 0):  # type: ignore[no-untyped-def]
         t = [j for j in range(len(text)) if text.startswith(term, j)][nth]
         w = text.index(word, t)
-        return rp.Opinion(f"o{i}", brand, aspect, polarity, score,  # type: ignore[arg-type]
-                          rp.Span(t, t + len(term), term), (rp.Span(w, w + len(word), word),))
+        return report_types.Opinion(f"o{i}", brand, aspect, polarity, score,  # type: ignore[arg-type]
+                          report_types.Span(t, t + len(term), term), (report_types.Span(w, w + len(word), word),))
     opinions = [
         op(1, "acme", "battery", "positive", 0.9, "battery", "superb"),
         op(2, "acme", "battery", "negative", -0.5, "battery", "died", 1),
@@ -253,7 +258,7 @@ def test_summary_counts_means_and_evidence() -> None:
     battery, price = summary["acme"][0]
     assert (battery.aspect, battery.positive, battery.negative, battery.neutral) == ("battery", 1, 1, 0)
     assert battery.mean_score == pytest.approx(0.2)
-    assert battery.strongest_positive == rp.Span(5, 22, "battery is superb")
+    assert battery.strongest_positive == report_types.Span(5, 22, "battery is superb")
     assert battery.strongest_negative is not None and battery.strongest_negative.text == "battery died"
     assert (price.neutral, price.strongest_positive, price.strongest_negative) == (1, None, None)
     assert summary["acme"][1] == pytest.approx((0.9 - 0.5 + 0.1) / 3)

@@ -1,8 +1,8 @@
 """Coordination variants for sentiment training: spans stay exact, the joined term shares the opinion."""
 import random
 
-from brandscan.engine.absa_data import AbsaSentence, AspectTerm
-from brandscan.engine.training.sentiment_augment import aspect_vocabulary, coordination_variant, with_variants
+from brandscan.evaluation.datasets.absa import AbsaSentence, AspectTerm
+from brandscan.training.sentiment_augment import aspect_vocabulary, coordination_variant, with_variants
 
 
 def sentence(text: str, *terms: tuple[str, str]) -> AbsaSentence:

@@ -1,0 +1,141 @@
+"""Attention of chosen query rows, recomputed exactly as the encoder computed them.
+
+Nothing asks the encoder for its attention maps: those are (h, n, w+1) per layer, over a GB for a
+100k-token document. Instead the input hidden states of a layer are kept (Encoder.forward's
+`keep_layer_inputs`), and the probabilities are recomputed for the query rows a consumer needs only,
+against exactly the keys the encoder used for them (the window, minus global keys, plus every global
+key: one softmax over that union). The encoder's layers are post-LayerNorm, so a layer's queries and
+keys are plain projections of its input: Layer.row_attention (encoder.py) builds a LayerAttention
+from its own projections, and the recomputed rows equal the encoder's own.
+
+A global query row attends to every key; such rows (ambiguous aliases that are anchors themselves)
+are computed exactly over all n keys and then kept sparse as their top `w + 1 + g` keys.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+ROW_CHUNK = 64  # query rows per batched gather: 64 * (w + 1 + g) * d floats stay a few tens of MB
+# Rows close together are scored against their whole span of keys, up to SPAN_ROWS rows spanning at
+# most SPAN_KEYS windows: (h, 256, 8 * 257) floats, 25 MB.
+SPAN_ROWS = 256
+SPAN_KEYS = 8
+# A global query row scores all n keys: at most this many scores per chunk of such rows (64 MB).
+GLOBAL_SCORES = 1 << 24
+
+# A layer's query and key projections: hidden (m, d) -> (m, d), as the encoder computes them.
+Projection = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class LayerAttention:
+    """What it takes to recompute one layer's attention rows."""
+
+    inputs: Tensor  # (n, d) the layer's input hidden states
+    query: Projection
+    key: Projection
+    heads: int
+
+
+@dataclass(frozen=True)
+class RowAttention:
+    """Sparse attention rows: row r gave probs[:, r, j] to sequence position keys[r, j]."""
+
+    rows: Tensor  # (r,) int64 query positions
+    keys: Tensor  # (r, K) int64 key positions, -1 where padded
+    probs: Tensor  # (h, r, K) probabilities, 0 where padded
+
+    def head_mean(self) -> Tensor:
+        return self.probs.mean(dim=0)  # (r, K)
+
+
+def row_attention(
+    layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
+) -> RowAttention:
+    """Exact attention probabilities of `rows` (the encoder's sparse pattern), differentiable."""
+    h = layer.heads
+    width = window + 1 + int(global_positions.numel())
+    chunks = list(attention_chunks(layer, rows, global_positions, window))
+    if not chunks:
+        return RowAttention(rows[:0], torch.zeros(0, width, dtype=torch.long), torch.zeros(h, 0, width))
+    return RowAttention(torch.cat([c.rows for c in chunks]), torch.cat([c.keys for c in chunks]),
+                        torch.cat([c.probs for c in chunks], dim=1))
+
+
+def attention_chunks(
+    layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
+) -> Iterator[RowAttention]:
+    """row_attention a chunk of rows at a time, local rows first: the keys are projected once per
+    call, and a caller that reduces each chunk as it comes never holds (h, rows, K) at once."""
+    x = layer.inputs
+    n, d = x.shape
+    h = layer.heads
+    dh = d // h
+    half = window // 2
+    is_global = torch.zeros(n, dtype=torch.bool, device=x.device)
+    is_global[global_positions] = True
+    k_all = layer.key(x).view(n, h, dh)  # (n, h, dh)
+    k_glob = k_all[global_positions]  # (g, h, dh)
+    g = int(global_positions.numel())
+    scale = 1.0 / math.sqrt(dh)
+    offsets = torch.arange(-half, half + 1, device=x.device)  # (w+1,)
+    local_rows = rows[~is_global[rows]]
+    global_rows = rows[is_global[rows]]
+    for a, b, span in _local_chunks(local_rows.cpu().numpy(), window):
+        chunk = local_rows[a:b]  # (c,)
+        q = layer.query(x[chunk]).view(-1, h, dh) * scale  # (c, h, dh)
+        win = chunk[:, None] + offsets[None, :]  # (c, w+1)
+        inside = (win >= 0) & (win < n)
+        win_c = win.clamp(0, n - 1)
+        win_ok = inside & ~is_global[win_c]  # global keys are counted once, on the global side
+        if span:
+            first, last = int(win_c.min()), int(win_c.max()) + 1
+            s_span = torch.einsum("chd,shd->hcs", q, k_all[first:last])  # (h, c, S)
+            s_win = s_span.gather(2, (win_c - first)[None].expand(h, -1, -1))  # (h, c, w+1)
+        else:
+            s_win = torch.einsum("chd,cwhd->hcw", q, k_all[win_c])  # (h, c, w+1)
+        s_glob = torch.einsum("chd,ghd->hcg", q, k_glob)  # (h, c, g)
+        scores = torch.cat([s_win, s_glob], dim=-1)  # (h, c, w+1+g)
+        ok = torch.cat([win_ok, torch.ones(len(chunk), g, dtype=torch.bool, device=x.device)], dim=1)
+        probs = torch.softmax(scores.masked_fill(~ok[None], -math.inf), dim=-1)  # (h, c, w+1+g)
+        keys = torch.cat([torch.where(win_ok, win, -1), global_positions[None].expand(len(chunk), g)], dim=1)
+        yield RowAttention(chunk, keys, probs)
+    # A global row sees all n keys: its scores are (h, n) per row, so the chunk shrinks as n grows.
+    width = window + 1 + g
+    kept = min(width, n)
+    step = max(1, min(ROW_CHUNK, GLOBAL_SCORES // (h * n)))
+    for lo in range(0, int(global_rows.numel()), step):
+        chunk = global_rows[lo:lo + step]  # (c,)
+        q = layer.query(x[chunk]).view(-1, h, dh) * scale  # (c, h, dh)
+        probs = torch.softmax(torch.einsum("chd,nhd->hcn", q, k_all), dim=-1)  # (h, c, n)
+        top = torch.topk(probs.mean(dim=0), kept, dim=-1).indices.sort(dim=-1).values  # (c, K)
+        keep = torch.gather(probs, 2, top[None].expand(h, -1, -1))  # (h, c, K)
+        pad = width - kept
+        keys = torch.nn.functional.pad(top, (0, pad), value=-1)  # (c, w+1+g)
+        yield RowAttention(chunk, keys, torch.nn.functional.pad(keep, (0, pad)))
+
+
+def _local_chunks(rows: np.ndarray, window: int) -> Iterator[tuple[int, int, bool]]:
+    """Chunks rows[a:b] of local rows, and whether to score each chunk's whole span of keys.
+
+    Rows close together share most of their windows: one matmul against every key of their span
+    (at most SPAN_KEYS windows), then each row's band picked out, beats gathering (c, w+1, h, dh)
+    keys. Scattered rows are gathered, ROW_CHUNK at a time.
+    """
+    a = 0
+    while a < len(rows):
+        seg = rows[a:a + SPAN_ROWS]
+        wide = np.maximum.accumulate(seg) - np.minimum.accumulate(seg) + window + 1  # span of seg[:i+1]
+        fits = int(np.searchsorted(wide, SPAN_KEYS * (window + 1), side="right"))
+        if fits >= min(ROW_CHUNK, len(seg)):
+            yield a, a + fits, True
+            a += fits
+        else:
+            yield a, a + ROW_CHUNK, False
+            a += ROW_CHUNK

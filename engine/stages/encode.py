@@ -1,0 +1,114 @@
+"""The front half, written once: tokenize, explicit mentions, candidates, global tokens, and the one
+encoder pass. The Analyzer, `eval`, bench/ and training all call it, so a figure measured through
+one is the figure the others give.
+
+    state = front_half(text, FrontHalf(catalog, lexicon, tokenizer), encoder, window=256, budget=512)
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from brandscan.engine.catalog import Catalog
+from brandscan.engine.model.encoder import Encoder, Layer
+from brandscan.engine.stages.candidates import Candidate, find_candidates
+from brandscan.engine.stages.globals import select_global_tokens
+from brandscan.engine.stages.mentions import ExplicitMention, find_explicit
+from brandscan.engine.text.lexicon import Lexicon
+from brandscan.engine.text.passages import TokenizedDocument, tokenize_document
+
+# Linking recomputes attention rows of the last layer (and rollout of the last two): the encoder
+# pass keeps the inputs of this many layers.
+KEEP_LAYERS = 2
+PASSAGE_TOKENS = 510  # word pieces per passage (AnalyzerConfig.passage_tokens' default)
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedStates:
+    """What linking needs from the encoder pass (no attention maps)."""
+
+    last_hidden: Tensor  # (n, d) final hidden states
+    layer_inputs: tuple[Tensor, ...]  # inputs of the last R layers, lowest first, each (n, d)
+    layers: tuple[Layer, ...]  # those R encoder layers (their row_attention)
+    window: int  # the window this pass ran with
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """What the encoder pass leaves for the later stages."""
+
+    global_positions: np.ndarray  # (g,) sorted sequence positions of the global tokens
+    states: EncodedStates | None  # None for an empty document
+    seconds: float  # the encoder pass alone
+
+
+@dataclass(frozen=True, eq=False)
+class FrontHalf:
+    """What the front half reads besides the document: built once, shared by every document."""
+
+    catalog: Catalog
+    lexicon: Lexicon  # mentions.brand_lexicon(catalog)
+    tokenizer: object  # tokenizers.Tokenizer
+    author: str | None = None  # brand id that first-person plural refers to outside speaker turns
+    passage_tokens: int = PASSAGE_TOKENS
+
+
+@dataclass(frozen=True, eq=False)
+class DocState:
+    """One document after the front half. Frozen: later stages read it and return their own values."""
+
+    text: str
+    tokens: TokenizedDocument
+    explicit: tuple[ExplicitMention, ...]
+    candidates: tuple[Candidate, ...]
+    encoded: Encoded
+
+
+def global_positions(tokens: TokenizedDocument, anchors: Sequence[tuple[int, str]], budget: int) -> np.ndarray:
+    """(g,) sorted global token positions: passage markers and brand anchors (first token, key),
+    within `budget` (stages/globals.py decides which anchors stay)."""
+    markers = np.flatnonzero(tokens.is_marker).tolist()
+    return np.asarray(select_global_tokens(tokens.n_tokens, markers, list(anchors), budget), dtype=np.int64)
+
+
+def encoder_pass(encoder: Encoder, tokens: TokenizedDocument, positions: np.ndarray, window: int,
+                 keep_layers: int = KEEP_LAYERS) -> EncodedStates:
+    """One encoder pass over the whole document with `positions` global, keeping the inputs of the
+    last `keep_layers` layers. Gradient mode is the caller's (training differentiates through it);
+    `window` is this pass's own: the encoder is not changed."""
+    n = tokens.n_tokens
+    device = next(encoder.parameters()).device
+    mask = torch.zeros(1, n, dtype=torch.bool, device=device)  # (1, n)
+    mask[0, torch.as_tensor(positions, dtype=torch.long, device=device)] = True
+    out = encoder(torch.from_numpy(tokens.input_ids.copy())[None].to(device),  # (1, n)
+                  torch.from_numpy(tokens.position_ids.copy())[None].to(device), mask,  # (1, n)
+                  keep_layer_inputs=keep_layers, window=window)
+    layers = tuple(list(encoder.layers)[len(encoder.layers) - keep_layers:])
+    return EncodedStates(out.last_hidden[0], tuple(x[0] for x in out.layer_inputs), layers, window)
+
+
+def encode(tokens: TokenizedDocument, explicit: Sequence[ExplicitMention], encoder: Encoder, *, window: int,
+           budget: int) -> Encoded:
+    """Global-token choice (passage markers + brand anchors) and the encoder pass, timed."""
+    anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
+    positions = global_positions(tokens, anchors, budget)
+    started = time.perf_counter()
+    states = None
+    if tokens.n_tokens:
+        with torch.inference_mode():
+            states = encoder_pass(encoder, tokens, positions, window)
+    return Encoded(global_positions=positions, states=states, seconds=time.perf_counter() - started)
+
+
+def front_half(text: str, setup: FrontHalf, encoder: Encoder, *, window: int, budget: int) -> DocState:
+    """Tokens, explicit mentions, candidates and the encoder pass of one document."""
+    tokens = tokenize_document(text, setup.tokenizer, setup.passage_tokens)  # type: ignore[arg-type]
+    explicit = find_explicit(text, setup.lexicon, setup.catalog)
+    candidates = find_candidates(text, explicit, setup.catalog, author=setup.author)
+    encoded = encode(tokens, explicit, encoder, window=window, budget=budget)
+    return DocState(text, tokens, tuple(explicit), tuple(candidates), encoded)

@@ -1,0 +1,108 @@
+"""The one loading path for a model's inference parts: encoder, adapters merged, linking and
+sentiment heads. The Analyzer, `eval`, bench/ and tests load through here.
+
+    loaded = load_model(None)            # model/loader.py: encoder weights, dtype, threads
+    stages = load_stages(loaded)         # linking encoder + head, sentiment scorer (each if trained)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from brandscan.engine.errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from brandscan.engine.model.encoder import Encoder
+    from brandscan.engine.model.loader import LoadedModel
+    from brandscan.engine.stages.linking.decide import Linker
+    from brandscan.engine.stages.sentiment.head import SentimentScorer
+
+LINKING_DIR = "linking"
+SENTIMENT_DIR = "sentiment"
+
+
+@dataclass(frozen=True, eq=False)
+class Stages:
+    """The model parts an Analyzer loads once: the main encoder (linking adapter merged in), the
+    linking head, and the sentiment scorer. A model without trained heads still finds explicit
+    mentions; its reports say what was skipped."""
+
+    model: LoadedModel
+    encoder: Encoder  # the encoder for the document pass
+    linker: Linker | None
+    scorer: SentimentScorer | None
+    skipped: tuple[str, ...]  # warnings for every report made with these stages
+
+
+def has_linking(loaded: LoadedModel, directory: Path | None = None) -> bool:
+    from brandscan.engine.stages.linking.decide import HEAD_FILE
+
+    return ((directory or loaded.heads_dir / LINKING_DIR) / HEAD_FILE).is_file()
+
+
+def has_sentiment(loaded: LoadedModel, directory: Path | None = None) -> bool:
+    from brandscan.engine.stages.sentiment.head import CONFIG_FILE
+
+    return ((directory or loaded.heads_dir / SENTIMENT_DIR) / CONFIG_FILE).is_file()
+
+
+def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tuple[Encoder, Linker]:
+    """(encoder with the linking adapter merged into a copy, or the model's own; the linking head)."""
+    from brandscan.engine.model.adapters import load_adapter
+    from brandscan.engine.stages.linking.decide import Linker
+
+    directory = Path(directory) if directory is not None else loaded.heads_dir / LINKING_DIR
+    if not has_linking(loaded, directory):
+        raise ModelError(f"{directory}: no trained linking head (run `brandscan train linking`)")
+    linker = Linker.load(directory)
+    encoder = load_adapter(loaded.encoder, directory) if linker.adapter_path is not None else loaded.encoder
+    return encoder.eval(), linker
+
+
+def load_scorer(loaded: LoadedModel, directory: str | Path | None = None, *, device: str = "cpu") -> SentimentScorer:
+    """The sentiment scorer over a copy of the model's encoder with the sentiment adapter merged."""
+    from brandscan.engine.model.adapters import load_adapter
+    from brandscan.engine.stages.sentiment.head import CONFIG_FILE, HEAD_FILE, SentimentScorer, load_head
+    from brandscan.engine.text.passages import load_tokenizer
+
+    directory = Path(directory) if directory is not None else loaded.heads_dir / SENTIMENT_DIR
+    if not has_sentiment(loaded, directory):
+        raise ModelError(f"{directory}: no sentiment head here (expected {CONFIG_FILE}, {HEAD_FILE})")
+    head, config = load_head(directory)
+    encoder = load_adapter(loaded.encoder, directory)  # merged copy: no cost at inference
+    return SentimentScorer(encoder, head, config, load_tokenizer(loaded.tokenizer_file), device=device)
+
+
+def load_stages(loaded: LoadedModel) -> Stages:
+    """Every trained part of `loaded`; a missing head is a warning in each report, not an error."""
+    skipped = []
+    encoder, linker = loaded.encoder, None
+    if has_linking(loaded):
+        encoder, linker = load_linker(loaded)
+    else:
+        skipped.append(f"model {loaded.name} has no linking head: implicit mentions were not linked")
+    scorer = None
+    if has_sentiment(loaded):
+        scorer = load_scorer(loaded)
+    else:
+        skipped.append(f"model {loaded.name} has no sentiment head: opinions were not scored")
+    return Stages(model=loaded, encoder=encoder, linker=linker, scorer=scorer, skipped=tuple(skipped))
+
+
+def load_linking(model: str | None = None, device: str = "cpu", dtype: str = "float32",
+                 heads: str | Path | None = None) -> tuple[LoadedModel, Encoder, Linker]:
+    """(LoadedModel, encoder with the linking adapter merged, Linker) for scoring and evaluation."""
+    from brandscan.engine.model.loader import load_model
+
+    loaded = load_model(model, dtype=dtype, device=device)  # type: ignore[arg-type]
+    encoder, linker = load_linker(loaded, heads)
+    return loaded, encoder, linker
+
+
+def load_sentiment(model: str | Path | None = None, directory: str | Path | None = None, *, device: str = "cpu",
+                   threads: int | None = None) -> SentimentScorer:
+    """The default (or given) model with its sentiment adapter and head merged in."""
+    from brandscan.engine.model.loader import load_model
+
+    return load_scorer(load_model(model, threads=threads, device=device), directory, device=device)  # type: ignore[arg-type]

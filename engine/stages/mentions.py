@@ -1,0 +1,71 @@
+"""Explicit mentions: where a document names a catalogue brand, one of its aliases, products or
+handles. Candidates for linking (pronouns, nominals) are another module's job."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from brandscan.engine.catalog import Brand, Catalog, default_case_sensitive
+from brandscan.engine.report import EXPLICIT_KINDS, ExplicitKind
+from brandscan.engine.text.lexicon import Entry, Lexicon
+
+__all__ = ["ExplicitMention", "aspect_lexicon", "brand_entries", "brand_lexicon", "find_explicit"]
+
+
+
+@dataclass(frozen=True)
+class ExplicitMention:
+    start: int
+    end: int
+    text: str  # == document[start:end]
+    brand: str  # brand id
+    kind: ExplicitKind
+    ambiguous: bool  # the surface form has non-brand senses: linking decides whether it counts
+
+
+def brand_entries(brand: Brand) -> Iterator[Entry]:
+    """The brand's phrases in precedence order: name, aliases, products, handles."""
+    # Writing the name again under `aliases` with its own `case_sensitive` overrides the default
+    # rule for the name; the match is still reported as the name ("explicit").
+    override = next((a for a in brand.aliases if a.text == brand.name), None)
+    name_sensitive = (override.case_sensitive if override is not None
+                      else default_case_sensitive(brand.name, brand.ambiguous))
+    yield Entry(brand.name, brand.id, "explicit", name_sensitive)
+    for alias in brand.aliases:
+        if alias is not override:
+            yield Entry(alias.text, brand.id, "alias", alias.case_sensitive)
+    for product in brand.products:
+        # Products are countable things people own several of: "two Trailblazer 2s".
+        yield Entry(product.name, brand.id, "product",
+                    default_case_sensitive(product.name, False), plural=True)
+        for alias in product.aliases:
+            yield Entry(alias.text, brand.id, "product", alias.case_sensitive, plural=True)
+    for handle in brand.handles:
+        # Platforms treat handles and hashtags case-insensitively, so people write them any way.
+        yield Entry(handle, brand.id, "handle", False)
+
+
+def brand_lexicon(catalog: Catalog) -> Lexicon:
+    """One matcher for every brand phrase of the catalogue."""
+    return Lexicon.build(entry for brand in catalog.brands for entry in brand_entries(brand))
+
+
+def aspect_lexicon(catalog: Catalog) -> Lexicon:
+    """Aspect terms, matched in any case and in the plural ("seats", "batteries"); key = aspect id."""
+    return Lexicon.build(Entry(term, aspect.id, "aspect", False, plural=True)
+                         for aspect in catalog.aspects for term in aspect.terms)
+
+
+def find_explicit(text: str, lexicon: Lexicon, catalog: Catalog) -> list[ExplicitMention]:
+    """Explicit mentions in `text`, sorted by start, non-overlapping, offsets into `text`."""
+    mentions: list[ExplicitMention] = []
+    for match in lexicon.find(text):
+        if match.kind not in EXPLICIT_KINDS:
+            continue
+        brand = catalog.brand(match.key)
+        # Only the brand's own names carry its ambiguity: "iPhone" and "@apple" have no fruit sense.
+        ambiguous = brand.ambiguous and match.kind in ("explicit", "alias")
+        kind: ExplicitKind = match.kind  # type: ignore[assignment]  # checked against EXPLICIT_KINDS above
+        mentions.append(ExplicitMention(match.start, match.end, match.text, match.key, kind,
+                                        ambiguous))
+    return mentions

@@ -1,1 +1,0 @@
-"""Training data readers (GAP, GUM, LitBank) and the linking training loop."""
