@@ -121,7 +121,11 @@ def unmarked_names(doc: BrandDoc, catalog: Catalog, names: CatalogNames) -> list
     covered = sorted((g.start, g.end) for g in doc.gold)
     found = [(m.start, m.end) for m in find_explicit(doc.text, names.lexicon, catalog)]
     if names.ambiguous is not None:
-        found += [(m.start(), m.end()) for m in names.ambiguous.finditer(doc.text)]
+        # A common word inside an opinion expression ("on a budget") cannot be marked, and the
+        # analyzer, matching ambiguous names by case, never reads it as the brand.
+        opinions = [(o.start, o.end) for o in doc.opinions]
+        found += [(m.start(), m.end()) for m in names.ambiguous.finditer(doc.text)
+                  if not any(s <= m.start() < e for s, e in opinions)]
     missing = {}
     for start, end in found:
         if not any(s < end and start < e for s, e in covered):
@@ -165,6 +169,7 @@ def check_document(doc: BrandDoc, catalog: Catalog, result: CorpusCheck, names: 
 
     aspects = {a.id for a in catalog.aspects} | {OVERALL}
     by_id = {b.id: b for b in catalog.brands}
+    catalogue_names = {name for b in catalog.brands for part in _surfaces(b) for name in part}
     ambiguous_names: set[str] = set()
     for brand in catalog.brands:
         if brand.ambiguous:
@@ -186,7 +191,7 @@ def check_document(doc: BrandDoc, catalog: Catalog, result: CorpusCheck, names: 
     distant = distant_flags(doc)
     marked_spans = [(g.start, g.end) for g in doc.gold] + [(o.start, o.end) for o in doc.opinions]
     for g in doc.gold:
-        _check_mark(doc, g, by_id, ambiguous_names, turns, distant, problem, counts)
+        _check_mark(doc, g, by_id, ambiguous_names, catalogue_names, turns, distant, problem, counts)
         if g.kind == "explicit" and g.brand:
             named.add(g.brand)
     for opinion in doc.opinions:
@@ -212,7 +217,7 @@ def check_document(doc: BrandDoc, catalog: Catalog, result: CorpusCheck, names: 
     counts["distractors"] += sum(1 for g in doc.gold if g.kind == "not_brand")
 
 
-def _check_mark(doc, g: GoldSpan, by_id: dict[str, Brand], ambiguous_names, turns, distant, problem, counts) -> None:  # type: ignore[no-untyped-def]
+def _check_mark(doc, g: GoldSpan, by_id: dict[str, Brand], ambiguous_names, catalogue_names, turns, distant, problem, counts) -> None:  # type: ignore[no-untyped-def]
     surface = doc.text[g.start:g.end]
     brand = by_id.get(g.brand) if g.brand else None
     if g.brand and brand is None:
@@ -230,8 +235,8 @@ def _check_mark(doc, g: GoldSpan, by_id: dict[str, Brand], ambiguous_names, turn
             counts["ambiguous_brand_uses"] += 1
     elif g.kind == "non_brand":
         counts["non_brand"] += 1
-        if not _known_surface(surface, set(), ambiguous_names):  # "pumas" for the animals too
-            problem(g.line, f"[[{surface}|-]]: not the name or alias of an ambiguous brand in the catalogue")
+        if not _known_surface(surface, set(), catalogue_names):  # "pumas" for the animals too
+            problem(g.line, f"[[{surface}|-]]: not a name in the catalogue")
     elif g.kind in ("pronoun", "nominal"):
         counts["implicit"] += 1
         counts[g.kind] += 1

@@ -55,7 +55,7 @@ def test_corpus_check_counts_and_names_each_broken_convention(tmp_path):
     (tmp_path / "catalog.yaml").write_text((FIXTURE / "catalog.yaml").read_text())
     (tmp_path / "bad.md").write_text(
         "<!-- genre: blog -->\n[[Norvik's|norvik]] and [[Norvic|norvik]] met [[Acme|acme]].\n\n"
-        "{{We|norvik}} like {{a shop|norvik}}. [[Kestrel|-]] <<fine|kestrel:taste:pos>>\n\n"
+        "{{We|norvik}} like {{a shop|norvik}}. [[Kesrel|-]] <<fine|kestrel:taste:pos>>\n\n"
         "Two herons watched. <<Norvik is great|norvik:overall:pos>>\n")
     result = runner.invoke(app, ["corpus", "check", str(tmp_path)])
     assert result.exit_code == 2
@@ -66,7 +66,7 @@ def test_corpus_check_counts_and_names_each_broken_convention(tmp_path):
         "bad.md:2: brand id 'acme' is not in the catalogue",
         "bad.md:4: {{We|norvik}}: first person outside a speaker turn whose label names 'norvik'",
         "bad.md:4: {{a shop|norvik}}: neither a third-person pronoun nor a nominal",
-        "bad.md:4: [[Kestrel|-]]: not the name or alias of an ambiguous brand",
+        "bad.md:4: [[Kesrel|-]]: not a name in the catalogue",
         "bad.md:4: aspect 'taste': expected one of:",
         "bad.md:4: opinion about 'kestrel', which the document never names",
         "bad.md:6: 'herons' is a catalogue name: mark it",

@@ -7,15 +7,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# engine/evaluation/ is a compatibility alias for tests/test_corpus.py only (its docstring says why).
-SHIM = ROOT / "engine" / "evaluation"
 
 
 def _imports(folder: str) -> list[tuple[Path, str]]:
     found = []
     for path in sorted((ROOT / folder).rglob("*.py")):
-        if SHIM in path.parents:
-            continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
                 found.append((path, node.module))

@@ -59,11 +59,9 @@ def _engine_digest() -> str:
     # Reports change when the engine's code changes; hashing its sources (a few hundred KB, about a
     # millisecond) keeps a cache valid across runs of one install and invalidates it on upgrade.
     # Training and evaluation live outside engine/ (they never run during analysis), so editing
-    # them keeps the cache; so does the compatibility shim evaluation/.
+    # them keeps the cache.
     digest = hashlib.sha256()
     for path in sorted(_ENGINE_DIR.rglob("*.py")):
-        if path.relative_to(_ENGINE_DIR).parts[0] == "evaluation":
-            continue
         digest.update(path.relative_to(_ENGINE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
