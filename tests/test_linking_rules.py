@@ -55,3 +55,29 @@ def test_alias_sense_needs_one_hit_in_its_passage() -> None:
 def test_feature_columns_are_named_in_order() -> None:
     assert [f.name.lower() for f in Feature] == list(FEATURES)
     assert int(LEARNED) == 4 and np.zeros(len(FEATURES))[Feature.PARALLEL] == 0.0
+
+
+def test_the_run_window_never_rescales_the_heads_distance_features() -> None:
+    # A brand named 200 tokens before "it": with --window 128 or 512 the head must see the same
+    # distance it was trained on; only in_window (what attention can reach) follows the run's window.
+    import pytest
+    import torch
+
+    from brandscan.engine.model.rows import RowAttention
+    from brandscan.engine.stages.linking.head import EntitySpec, QuerySpec, build_features
+
+    n = 400
+    hidden = torch.randn(n, 8, generator=torch.Generator().manual_seed(0))
+    attention = RowAttention(torch.tensor([300]), torch.tensor([[100]]), torch.ones(1, 1, 1))
+    query = QuerySpec(tok_start=300, tok_end=301, kind="pronoun", entities=(0,))
+    entity = EntitySpec(anchors=((100, 101),))
+    rows = {}
+    for window in (128, 256, 512):
+        feats = build_features(hidden, attention, np.zeros(n, dtype=np.int64), [query], [entity], window)[2]
+        rows[window] = feats[0, 0]
+    for window in (128, 512):
+        for column in Feature:
+            if column is not Feature.IN_WINDOW:
+                assert rows[window][column] == pytest.approx(float(rows[256][column])), column.name
+    assert [float(rows[w][Feature.IN_WINDOW]) for w in (128, 256, 512)] == [0.0, 0.0, 1.0]
+    assert float(rows[256][Feature.LOG_TOKENS_PREVIOUS]) == pytest.approx(np.log1p(200) / 10)

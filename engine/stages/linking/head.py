@@ -30,7 +30,7 @@ FEATURES = (
     "max_cosine",  # of v_m with any anchor of e
     "nearest_cosine",
     "has_previous",  # an anchor of e precedes m
-    "log_tokens_previous",  # log(1 + tokens back to it) / 10, capped at the attention window
+    "log_tokens_previous",  # log(1 + tokens back to it) / 10, capped at FEATURE_WINDOW tokens
     "has_next",
     "log_tokens_next",  # capped likewise
     # Passage distance is bucketed, not a number: past 3 passages it stops growing, so a brand
@@ -54,6 +54,15 @@ FEATURES = (
 Feature = enum.IntEnum("Feature", [name.upper() for name in FEATURES], start=0)
 LEARNED = Feature.HAS_PREVIOUS  # columns before it come from tensors (attention, cosines), the rest from numpy
 FAR_PASSAGES = 3
+# The window the shipped head's token-distance features were trained with. The distance features are
+# capped here whatever `--window` a run uses, so choosing a window never rescales what the head
+# learned; only `in_window`, a fact about what attention can see, follows the run's window.
+FEATURE_WINDOW = 256
+
+
+def log_token_distance(tokens: int) -> float:
+    """log(1 + tokens) / 10, capped at FEATURE_WINDOW tokens: the head's distance scale."""
+    return min(math.log1p(tokens), math.log1p(FEATURE_WINDOW)) / 10
 KINDS = ("pronoun", "nominal")  # product nominals count as nominals; aliases are decided apart
 
 
@@ -140,7 +149,6 @@ def build_features(
     kind = hidden.new_zeros(Q, len(KINDS))
     numeric = np.zeros((Q, E, len(FEATURES)), dtype=np.float32)
     nearest_index = np.zeros((Q, E), dtype=np.int64)
-    cap = math.log1p(window) / 10
     if initial is None:
         initial = np.zeros(n, dtype=bool)
     entity_np = anchor_entity.cpu().numpy()
@@ -166,9 +174,9 @@ def build_features(
             nearest_index[qi, ei] = nearest
             row = numeric[qi, ei]
             row[Feature.HAS_PREVIOUS] = float(len(before) > 0)
-            row[Feature.LOG_TOKENS_PREVIOUS] = min(math.log1p(q.tok_start - before.max()) / 10, cap) if len(before) else 0.0
+            row[Feature.LOG_TOKENS_PREVIOUS] = log_token_distance(q.tok_start - before.max()) if len(before) else 0.0
             row[Feature.HAS_NEXT] = float(len(after) > 0)
-            row[Feature.LOG_TOKENS_NEXT] = min(math.log1p(after.min() - q.tok_start) / 10, cap) if len(after) else 0.0
+            row[Feature.LOG_TOKENS_NEXT] = log_token_distance(after.min() - q.tok_start) if len(after) else 0.0
             if len(before):
                 row[_passage_bucket(here - int(passage_of[before.max()]))] = 1.0
             row[Feature.IN_WINDOW] = float(dist.min() <= half)
