@@ -55,9 +55,12 @@ def train(
     log: Callable[[str], None] = print,
     on_epoch: Callable[[int, LinkingHead], None] | None = None,
     variants: dict[int, Prepared] | None = None,
+    epoch_forms: Callable[[int], dict[int, Prepared]] | None = None,
 ) -> LinkingHead:
     """`variants` maps an item index to its distant variant (linking_distant.py): each epoch a
-    seeded `distant_share` of those items is replaced by its variant, so the step count is unchanged."""
+    seeded `distant_share` of those items is replaced by its variant, so the step count is unchanged.
+    `epoch_forms(epoch)` maps item indices to the form they take in that epoch (brand_forms.py: a
+    renamed, spread or minimal-catalogue brand document); the step count is unchanged too."""
     variants = variants or {}
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
@@ -73,11 +76,12 @@ def train(
     order = list(range(len(items)))
     for epoch in range(config.epochs):
         rng.shuffle(order)
+        forms = epoch_forms(epoch) if epoch_forms is not None else {}
         head.train()
         encoder.train()
         total, count, started = 0.0, 0, time.perf_counter()
         for step, index in enumerate(order):
-            item = items[index]
+            item = forms.get(index, items[index])
             if index in variants and rng.random() < config.distant_share:
                 item = variants[index]
             subset = list(range(len(item.queries)))

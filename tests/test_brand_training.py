@@ -1,0 +1,109 @@
+"""The brand corpus as linking training data: the reader (evaluation/datasets/brands.py), the seeded
+per-epoch forms (training/brand_forms.py), and `train linking --brands` (a tiny CPU run)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from brandscan.cli.app import app
+from brandscan.engine.catalog import load_catalog
+from brandscan.engine.errors import BrandscanError
+from brandscan.evaluation.brand_marks import parse_brand_doc, read_brand_docs
+from brandscan.evaluation.datasets.brands import brand_to_link, read_brand_links
+from brandscan.training.brand_forms import AugmentShares, brand_epochs, epoch_forms
+from brandscan.training.brand_training import refuse_dev
+
+FIXTURE = Path(__file__).parent / "fixtures" / "brand_corpus"
+ROOT = Path(__file__).parents[1]
+BRANDSCAN = Path(sys.executable).with_name("brandscan")
+runner = CliRunner()
+FILLER = "The weather turned cold over the mountains, and the roads were closed for most of the week."
+
+
+def test_reader_anchors_queries_and_distractors_on_exact_spans():
+    link = read_brand_links(FIXTURE)[1]
+    assert link.id == "travel_blog-heron" and link.source == "brands"
+    anchors = [[link.text[a.start:a.end] for a in anchors] for anchors in link.entities]
+    assert anchors == [["Heron Air"], ["Kestrel Rail", "Kestrel Rail"]]
+    assert [(link.text[q.start:q.end], q.start, q.kind, q.gold) for q in link.queries] == [
+        ("The airline", 61, "nominal", 0), ("its", 112, "pronoun", 0),
+        ("It", 180, "pronoun", -1),  # "It did not move." (the heron): unmarked, a distractor
+        ("They", 238, "pronoun", 0), ("We", 310, "first_person", 1), ("our", 338, "first_person", 1)]
+    # The non-brand mark [[heron|-]] is neither an anchor nor a query (aliases are decided apart).
+    heron = link.text.index("heron ")
+    assert all(not (q.start <= heron < q.end) for q in link.queries)
+    assert all(q.entities == (0, 1) for q in link.queries)
+
+
+def test_reader_on_synthetic_documents():
+    doc = parse_brand_doc("s.md", "[[Acme|acme]] shipped it. {{The firm|acme}} says {{it|-}} is fine, "
+                                  "and he agrees; it's late. Beta: {{we|beta}} disagree.\n")
+    link = brand_to_link(doc)
+    assert link is not None
+    assert [(link.text[q.start:q.end], q.gold) for q in link.queries] == [
+        ("it", -1), ("The firm", 0), ("it", -1), ("it", -1)]  # "it's" is a candidate; he is not; beta unnamed
+    assert link.text[link.queries[3].start:link.queries[3].start + 4] == "it's"
+    assert brand_to_link(parse_brand_doc("n.md", "Nobody named {{it|-}} here.\n")) is None
+
+
+def test_forms_are_seeded_and_keep_gold_exact():
+    docs, catalog = read_brand_docs(FIXTURE), load_catalog(FIXTURE / "catalog.yaml")
+    shares = AugmentShares(renamed=0.4, distance=0.3, minimal=0.2)
+    first = [[(f.form, f.doc.text) for f in epoch] for epoch in brand_epochs(docs, catalog, shares, 7, 6)]
+    again = [[(f.form, f.doc.text) for f in epoch] for epoch in brand_epochs(docs, catalog, shares, 7, 6)]
+    assert first == again
+    assert first != [[(f.form, f.doc.text) for f in e] for e in brand_epochs(docs, catalog, shares, 8, 6)]
+    for form_name, share in [("renamed", AugmentShares(1.0, 0.0, 0.0)), ("distance", AugmentShares(0.0, 1.0, 0.0)),
+                             ("minimal", AugmentShares(0.0, 0.0, 1.0)), ("original", AugmentShares(0.0, 0.0, 0.0))]:
+        for form in epoch_forms(docs, catalog, share, 3, 0, filler=[FILLER]):
+            original = docs[form.index]
+            assert form.form == form_name
+            before = [(original.text[g.start:g.end], g.brand, g.kind) for g in original.gold]
+            after = [(form.doc.text[g.start:g.end], g.brand, g.kind) for g in form.doc.gold]
+            implicit = [(s, b, k) for s, b, k in before if k != "explicit"]
+            assert [(s, b, k) for s, b, k in after if k != "explicit"] == implicit
+            link, base = brand_to_link(form.doc), brand_to_link(original)
+            gold = [(link.text[q.start:q.end], q.tag) for q in link.queries if q.gold >= 0]
+            assert gold == [(base.text[q.start:q.end], q.tag) for q in base.queries if q.gold >= 0]
+            if form_name == "renamed":
+                names = {n for b in form.catalog.brands for n in [b.name, *(a.text for a in b.aliases),
+                                                                   *(p.name for p in b.products)]}
+                assert all(s in names for s, _, k in after if k == "explicit")
+                assert "Kestrel" not in form.doc.text and "Norvik" not in form.doc.text
+                assert ("Heron Air" in form.doc.text) == ("Heron Air" in original.text)  # heron-air is ambiguous
+            elif form_name == "distance":
+                assert FILLER in form.doc.text and FILLER not in original.text
+            elif form_name == "minimal":
+                assert form.catalog.sha256 != catalog.sha256 and form.doc == original
+            elif form_name == "original":
+                assert form.doc == original and form.catalog == catalog
+    with pytest.raises(BrandscanError, match="at most 1"):
+        AugmentShares(0.6, 0.3, 0.2)
+
+
+def test_train_linking_on_brand_data_writes_a_head_and_its_card(tmp_path):
+    out = tmp_path / "head"
+    result = runner.invoke(app, ["train", "linking", "--brands", str(FIXTURE), "--out", str(out), "--epochs", "1",
+                                 "--device", "cpu", "--max-documents", "2", "--augment-renamed", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert (out / "head.safetensors").stat().st_size > 0 and (out / "adapter.safetensors").exists()
+    card = (out / "TRAINING_CARD.md").read_text()
+    assert f"Brand corpus (CC-BY-4.0): {FIXTURE}" in card and "renamed 50%" in card
+    assert f'"brands:{FIXTURE}": 2' in card and "GAP development" not in card
+
+
+def test_train_linking_refuses_the_dev_split(tmp_path):
+    # The installed command, so that the exit code is the one main() gives.
+    done = subprocess.run([str(BRANDSCAN), "train", "linking", "--brands", str(FIXTURE), "--brands",
+                           "corpus/brands/dev/", "--out", str(tmp_path / "x")], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ("brandscan: error: --brands corpus/brands/dev: corpus dev never trains anything "
+                           "(give a train folder, e.g. corpus/brands/train)\n")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(BrandscanError, match="corpus dev never trains anything"):
+        refuse_dev(tmp_path / "elsewhere" / "dev")
