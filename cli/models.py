@@ -1,4 +1,4 @@
-"""`brandscan models list | info NAME|DIR | convert HF_DIR OUT_DIR`."""
+"""`brandscan models list | info NAME|DIR | convert HF_DIR OUT_DIR | merge NAME|DIR`."""
 from __future__ import annotations
 
 import json
@@ -102,3 +102,20 @@ def register(app: typer.Typer) -> None:
 
         out = convert_checkpoint(hf_dir, out_dir, dtype=dtype, name=name, license_file=license_file, notice=notice)
         typer.echo(str(out))
+
+    @models.command("merge")
+    def merge(
+        name_or_dir: str = typer.Argument(None, metavar="[NAME|DIR]", help="A model name or directory (default: the embedded model)."),
+    ) -> None:
+        """Merge each head's LoRA adapter into the base once and ship it (HEAD/merged.safetensors, its
+        sha256 in HEAD/merged.json), so that a run loads the adapted encoders instead of merging."""
+        from brandscan.engine.model import registry
+        from brandscan.engine.model.adapters import ADAPTER_WEIGHTS
+        from brandscan.engine.model.merged import write_merged
+
+        directory = registry.resolve(name_or_dir)
+        heads = sorted(p for p in (directory / "heads").glob("*") if (p / ADAPTER_WEIGHTS).is_file())
+        for head in heads:
+            typer.echo(str(write_merged(directory, head)))
+        if not heads:
+            typer.echo(f"{directory}: no head with an adapter; nothing to merge", err=True)

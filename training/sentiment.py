@@ -184,6 +184,7 @@ def train_sentiment(
     meta = {"task": "aspect-sentiment", "base_model": loaded.name, "base_sha256": loaded.sha256}
     save_adapter(encoder, out, meta)  # adapter.safetensors + adapter.json
     save_head(head, hc, out)
+    _ship_merged(model, out)
     seconds = time.perf_counter() - started
     result = TrainResult(out, figures, count_terms(train), seconds)
     data_names = ["MAMS ATSA train (Apache-2.0)"] + [f"{p.name} train split (md5 dev held out)" for p in semeval]
@@ -230,3 +231,10 @@ are never trained on. MAMS val is the official validation split. The figures are
 last epoch: no checkpoint was picked by them.
 """
     (out / CARD_FILE).write_text(card, encoding="utf-8")
+
+
+def _ship_merged(model: str | Path | None, out: Path) -> None:
+    """The adapter merged into the base, so that a run loads it instead of merging (model/merged.py)."""
+    from brandscan.engine.model.merged import write_merged
+
+    write_merged(model, out)

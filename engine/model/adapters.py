@@ -5,7 +5,8 @@ with A (r, in) and B (out, r) the only trainable tensors (B starts at zero, so t
 starts equal to the base). Shipping: `save_adapter(encoder, DIR, meta)` writes DIR/adapter.safetensors
 (only the A and B tensors) and DIR/adapter.json (rank, alpha, targets, meta). Inference:
 `load_adapter(base, DIR)` returns a deep copy of the base whose weights have W + (alpha / r) B A
-merged in, so the adapted encoder is a plain encoder again; the base is left untouched.
+merged in, so the adapted encoder is a plain encoder again; the base is left untouched. Runs load
+that merge precomputed (model/merged.py: `brandscan models merge`) and only fall back to this.
 
 Target names match the last part of a module's path: "query", "key", "value", "out" (attention
 output), "up", "down" (feed-forward); e.g. targets=("query", "value").
@@ -93,6 +94,9 @@ def save_adapter(encoder: Encoder, path: Path, meta: dict) -> None:
     path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.float().cpu() for k, v in lora_state(encoder).items()}
     save_file(tensors, str(path / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+    from brandscan.engine.model.merged import remove_merged
+
+    remove_merged(path)  # merged weights of an earlier adapter are stale now (model/merged.py)
     body = {"format": ADAPTER_FORMAT, **config, "meta": meta}
     (path / ADAPTER_CONFIG).write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 

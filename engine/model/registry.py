@@ -13,8 +13,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brandscan.engine.errors import ModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mmap import mmap
 
 MODEL_FORMAT = "brandscan.model/1"
 DEFAULT_MODEL = "all-minilm-l6-v2"
@@ -115,10 +119,11 @@ def resolve(name_or_dir: str | None) -> Path:
     raise ModelError(f"{name_or_dir}: no such model name or directory; installed models: {names}")
 
 
-def sha256_of(directory: Path, data: dict[str, bytes] | None = None) -> str:
+def sha256_of(directory: Path, data: dict[str, bytes | mmap] | None = None) -> str:
     """SHA-256 over config.json, model.safetensors and tokenizer.json bytes, concatenated in that order.
 
-    `data` supplies files already read (the loader reads the weights once, for hashing and parsing).
+    `data` supplies files already read or mapped (the loader maps the weights once, for hashing and
+    parsing).
     """
     digest = hashlib.sha256()
     for name in HASHED_FILES:

@@ -1,5 +1,5 @@
-"""The one loading path for a model's inference parts: encoder, adapters merged, linking and
-sentiment heads. The Analyzer, `eval`, bench/ and tests load through here.
+"""The one loading path for a model's inference parts: encoder, adapted encoders (shipped merged,
+model/merged.py), linking and sentiment heads. The Analyzer, `eval`, bench/ and tests load through here.
 
     loaded = load_model(None)            # model/loader.py: encoder weights, dtype, threads
     stages = load_stages(loaded)         # linking encoder + head, sentiment scorer (each if trained)
@@ -47,22 +47,30 @@ def has_sentiment(loaded: LoadedModel, directory: Path | None = None) -> bool:
     return ((directory or loaded.heads_dir / SENTIMENT_DIR) / CONFIG_FILE).is_file()
 
 
-def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tuple[Encoder, Linker]:
-    """(encoder with the linking adapter merged into a copy, or the model's own; the linking head)."""
+def adapted_encoder(loaded: LoadedModel, directory: Path) -> Encoder:
+    """The encoder with `directory`'s adapter merged: the shipped merged weights (model/merged.py,
+    sha256-verified, sharing the base's other tensors), else merged into a copy here."""
     from brandscan.engine.model.adapters import load_adapter
+    from brandscan.engine.model.merged import load_merged
+
+    merged = load_merged(loaded, directory)
+    return merged if merged is not None else load_adapter(loaded.encoder, directory)
+
+
+def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tuple[Encoder, Linker]:
+    """(encoder with the linking adapter merged, or the model's own; the linking head)."""
     from brandscan.engine.stages.linking.decide import Linker
 
     directory = Path(directory) if directory is not None else loaded.heads_dir / LINKING_DIR
     if not has_linking(loaded, directory):
         raise ModelError(f"{directory}: no trained linking head (run `brandscan train linking`)")
     linker = Linker.load(directory)
-    encoder = load_adapter(loaded.encoder, directory) if linker.adapter_path is not None else loaded.encoder
+    encoder = adapted_encoder(loaded, directory) if linker.adapter_path is not None else loaded.encoder
     return encoder.eval(), linker
 
 
 def load_scorer(loaded: LoadedModel, directory: str | Path | None = None, *, device: str = "cpu") -> SentimentScorer:
-    """The sentiment scorer over a copy of the model's encoder with the sentiment adapter merged."""
-    from brandscan.engine.model.adapters import load_adapter
+    """The sentiment scorer over the model's encoder with the sentiment adapter merged."""
     from brandscan.engine.stages.sentiment.head import CONFIG_FILE, HEAD_FILE, SentimentScorer, load_head
     from brandscan.engine.text.passages import load_tokenizer
 
@@ -70,7 +78,7 @@ def load_scorer(loaded: LoadedModel, directory: str | Path | None = None, *, dev
     if not has_sentiment(loaded, directory):
         raise ModelError(f"{directory}: no sentiment head here (expected {CONFIG_FILE}, {HEAD_FILE})")
     head, config = load_head(directory)
-    encoder = load_adapter(loaded.encoder, directory)  # merged copy: no cost at inference
+    encoder = adapted_encoder(loaded, directory)
     return SentimentScorer(encoder, head, config, load_tokenizer(loaded.tokenizer_file), device=device)
 
 
