@@ -48,6 +48,7 @@ def linking(
     from brandscan.engine.errors import BrandscanError
     from brandscan.engine.model.adapters import add_lora, save_adapter
     from brandscan.engine.model.loader import load_model
+    from brandscan.engine.model.merged import write_merged
     from brandscan.engine.stages.linking.decide import HEAD_FILE
     from brandscan.engine.stages.linking.head import save_head
     from brandscan.engine.text.passages import load_tokenizer
@@ -114,6 +115,8 @@ def linking(
     # Weights first: the dev figures below take minutes and are written by eval commands too.
     save_adapter(encoder, out, meta)
     save_head(head, out / HEAD_FILE, meta)
+    # The adapter merged into the base as a run loads it, so that analysis merges nothing (model/merged.py).
+    write_merged(model, out)
 
     w, b = config.window, config.global_budget
     figures: dict[str, object] = {}
