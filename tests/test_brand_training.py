@@ -2,6 +2,7 @@
 per-epoch forms (training/brand_forms.py), and `train linking --brands` (a tiny CPU run)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,29 @@ def test_train_linking_refuses_the_dev_split(tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(BrandscanError, match="corpus dev never trains anything"):
         refuse_dev(tmp_path / "elsewhere" / "dev")
+
+
+def test_train_linking_head_learns_from_the_engine_candidates_and_loads(tmp_path):
+    """The head-only trainer: gold labels on the engine's own candidates, a held-out document choosing
+    the epoch and calibrating, an encoded-examples file reused by a second run, a head that loads."""
+    from brandscan.engine.model.loader import load_model
+    from brandscan.engine.stages.linking.decide import Linker
+    from brandscan.engine.stages.load import load_linker
+
+    out, examples = tmp_path / "head", tmp_path / "examples.pt"
+    args = ["train", "linking-head", "--brands", str(FIXTURE), "--out", str(out), "--epochs", "2", "--renamed", "1",
+            "--distance", "0", "--held-out", "0.5", "--examples", str(examples)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures["labels"]["train"]["brand_queries"] > 0 and figures["labels"]["train"]["none_queries"] > 0
+    assert "none_shift" in figures["calibration"] and examples.stat().st_size > 0
+    card = (out / "TRAINING_CARD.md").read_text()
+    assert "corpus dev is never read" in card and (out / "ADAPTER_CARD.md").is_file()
+    encoder, linker = load_linker(load_model(None), out)
+    assert isinstance(linker, Linker) and linker.adapter_path is not None
+    again = runner.invoke(app, args)  # the examples file stands in for the encoder passes
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "figures.json").read_text())["labels"] == figures["labels"]
+    other = runner.invoke(app, [*args[:-6], "--held-out", "0.5", "--distance", "1", "--examples", str(examples)])
+    assert other.exit_code != 0 and "made with other data options" in other.output + str(other.exception)

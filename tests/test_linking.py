@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from brandscan.engine.catalog import load_catalog
+from brandscan.engine.catalog import load_catalog, parse_catalog
 
 HEADS = Path(__file__).parents[1] / "engine/model/all-minilm-l6-v2/heads/linking/head.safetensors"
 pytestmark = pytest.mark.skipif(not HEADS.is_file(), reason="no trained linking head in this checkout")
@@ -18,12 +18,23 @@ def linking():
     return encoder, linker, load_tokenizer(loaded.tokenizer_file)
 
 
-def run(linking, text, author=None, **options):
+# What a new user writes: names, products, category, `ambiguous`; no nouns, no context words.
+MINIMAL = parse_catalog("""
+brands:
+  - {id: summit, name: Summit Outdoors, aliases: [Summit], ambiguous: true, category: outdoor equipment,
+     products: [{name: Summit Flarecore, aliases: [Flarecore]}]}
+  - {id: apple, name: Apple, ambiguous: true, category: consumer electronics, products: [{name: iPhone}]}
+  - {id: amazon, name: Amazon, ambiguous: true, category: online retailer}
+  - {id: delta, name: Delta Air Lines, aliases: [Delta], category: airline}
+""", "minimal.yaml")
+
+
+def run(linking, text, author=None, catalog=CATALOG, **options):
     from brandscan.engine.stages.linking.decide import LinkingOptions
     from brandscan.evaluation.brand_docs import link_mentions
 
     encoder, linker, tokenizer = linking
-    return link_mentions(text, CATALOG, encoder, linker, tokenizer, 512, author, LinkingOptions(**options))
+    return link_mentions(text, catalog, encoder, linker, tokenizer, 512, author, LinkingOptions(**options))
 
 
 def test_pronoun_twenty_paragraphs_after_its_brand(linking):
@@ -63,3 +74,43 @@ def test_deterministic_and_every_span_is_in_the_text(linking, method):
             assert text[span.start:span.end] == span.text
         if m.attribution.evidence:
             assert abs(sum(s.weight for s in m.attribution.evidence) - 1.0) < 1e-6
+
+
+# The errors the issue saw on text the team did not write, each on a sentence of its own kind.
+def decided(linking, text, author=None):
+    return {m.text: m for m in run(linking, text, author, catalog=MINIMAL)}
+
+
+def test_a_product_pronoun_right_after_the_product_is_linked(linking):
+    text = ("I bought the Summit Flarecore stove for a week in the Cairngorms. It lights first time, every "
+            "time, even at minus five, and it packs down small.")
+    got = decided(linking, text)
+    assert got["It"].brand == "summit" and got["it"].brand == "summit"
+
+
+def test_ambiguous_names_in_commercial_context_are_the_brand(linking):
+    text = ("Apple reported record iPhone revenue on Thursday. Amazon, meanwhile, said its cloud unit grew "
+            "by a fifth, and Amazon shares rose after the results.")
+    got = [m for m in run(linking, text, catalog=MINIMAL) if m.text in ("Apple", "Amazon")]
+    assert [m.brand for m in got] == ["apple", "amazon", "amazon"]
+
+
+def test_noun_phrases_without_catalogue_nouns_are_linked(linking):
+    text = ("Delta Air Lines cut fares on transatlantic routes this spring. The Atlanta carrier said demand "
+            "was strong, and the airline expects a record summer.")
+    got = decided(linking, text)
+    assert got["The Atlanta carrier"].brand == "delta" and got["the airline"].brand == "delta"
+
+
+def test_pleonastic_it_stays_unlinked(linking):
+    text = "Delta Air Lines flew me to Boston. For what it's worth, it was raining when we landed."
+    assert decided(linking, text)["it"].brand is None
+
+
+def test_every_linked_mention_has_anchors_and_evidence(linking):
+    text = (Path(__file__).parent / "fixtures" / "brands_eval" / "airline_news.md").read_text()
+    text = text.replace("[[", "").replace("]]", "").replace("{{", "").replace("}}", "")
+    text = text.replace("|delta", "").replace("|-", "")
+    linked = [m for m in run(linking, text) if m.brand and m.kind in ("pronoun", "nominal", "product")]
+    assert linked
+    assert all(m.attribution.anchors and m.attribution.evidence for m in linked)

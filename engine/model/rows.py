@@ -68,6 +68,20 @@ def row_attention(
                         torch.cat([c.probs for c in chunks], dim=1))
 
 
+def head_mean_rows(
+    layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
+) -> RowAttention:
+    """row_attention with the heads averaged chunk by chunk (probs (1, r, K)): what linking's features
+    and evidence read, at 1/h of the memory when a document has tens of thousands of candidates."""
+    width = window + 1 + int(global_positions.numel())
+    chunks = [RowAttention(c.rows, c.keys, c.probs.mean(dim=0, keepdim=True))
+              for c in attention_chunks(layer, rows, global_positions, window)]
+    if not chunks:
+        return RowAttention(rows[:0], torch.zeros(0, width, dtype=torch.long), torch.zeros(1, 0, width))
+    return RowAttention(torch.cat([c.rows for c in chunks]), torch.cat([c.keys for c in chunks]),
+                        torch.cat([c.probs for c in chunks], dim=1))
+
+
 def attention_chunks(
     layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
 ) -> Iterator[RowAttention]:

@@ -1,18 +1,21 @@
 """Candidates for linking: the words that may refer to a brand without naming it.
 
 - third-person pronouns (it/its/itself, they/them/their/theirs/themselves);
-- first-person plural (we/our/us...) where text is written or spoken for a brand: a transcript turn
-  whose speaker label names a brand ("Jane Roe, CFO, Acme:"), or a whole document with `--author`;
-- generic nominals ("the company"), category nominals from each brand's `nouns` ("the airline") and
-  product nominals from each product's `noun` ("the phone");
+- first-person plural (we/our/us...) anywhere: inside a speaker turn ("Jane Roe, CFO, Acme:") or a
+  document written with `--author` it usually speaks for a brand, elsewhere usually not (an
+  analyst's "we"); the turn and the author are features, the decision is the head's;
+- definite, demonstrative and possessive noun phrases: a determiner, up to MAX_NP_WORDS words of
+  premodifiers and head ("the company", "the Swedish retailer", "my old phone"); most name no brand
+  ("the weather"), and the head learns which do. A catalogue's `nouns`, category and product nouns
+  are hints (a feature), never a requirement;
 - explicit mentions of ambiguous aliases ("Apple", "Amazon"): a sense decision, brand or not.
 
 Everything here is regular expressions over the text, linear in its length; which brand (if any)
-a candidate refers to is linking's job. `brands` narrows the choice where the form itself does:
-a category nominal can only be a brand of that category, "we" only the speaker's brand.
+a candidate refers to is linking's job.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +29,22 @@ CandidateKind = Literal["pronoun", "nominal", "product", "alias"]
 SINGULAR_PRONOUNS = ("it", "its", "itself")
 PLURAL_PRONOUNS = ("they", "them", "their", "theirs", "themselves")
 FIRST_PERSON = ("we", "us", "our", "ours", "ourselves")
-GENERIC_NOUNS = ("company", "firm", "brand", "group", "business")
-DETERMINERS = ("the", "this", "that")
+# Determiners that open a candidate noun phrase. its/their/our are candidates themselves (pronouns).
+DETERMINERS = ("the", "this", "that", "these", "those", "my", "your", "his", "her")
+MAX_NP_WORDS = 3  # premodifiers + head after the determiner: "the big Swedish retailer"
+# Words that end a noun phrase (or show that the determiner opened none): function words, auxiliaries
+# and reporting verbs. A closed list: nouns and adjectives are open classes.
+NP_STOP = frozenset("""
+a an the this that these those my your his her its their our we us you i he she it they them me him
+and or but nor so yet if then than as of to in on at for by with from into onto over under about after
+before since until while during through between against among within without per via up down out off
+is are was were be been being am has have had do does did will would shall should can could may might
+must said says say told asked added not no never also just only even still very too more most much
+many less least which who whom whose what when where why how all both each every some any such own
+same other another one ones there here now again
+sold sells made makes took takes got gets went goes came comes gave gives kept keeps ran runs won wins
+bought buys paid pays felt feels found finds seems seemed looks became becomes began brought built held
+meant told thought knew""".split())
 
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
 _FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
@@ -46,6 +63,8 @@ class Candidate:
     person: int = 3  # 1 for we/our/us
     noun: str | None = None  # head noun of a nominal ("airline")
     explicit: ExplicitMention | None = None  # the ambiguous explicit mention, for kind "alias"
+    in_turn: bool = False  # inside a speaker turn ("Jane Roe, CFO, Acme: ...")
+    speaker: str | None = None  # the brand the enclosing turn's label names (or --author outside turns)
 
 
 @dataclass(frozen=True)
@@ -79,16 +98,39 @@ def find_candidates(
 ) -> tuple[Candidate, ...]:
     """Every candidate of the document, in text order (explicit spans are never candidates too)."""
     taken = [(m.start, m.end) for m in explicit]
+    turns = speaker_turns(text, explicit)
+    turn_starts = [t.body_start for t in turns]
     out: list[Candidate] = []
+
+    def turn_of(position: int) -> tuple[bool, str | None]:
+        i = bisect.bisect_right(turn_starts, position) - 1
+        if i >= 0 and position < turns[i].body_end:
+            return True, turns[i].brand
+        return False, author
+
     for match in _PRONOUN.finditer(text):
         if _overlaps(match.start(), match.end(), taken):
             continue
         word = match.group(1).lower()
         number = "singular" if word in SINGULAR_PRONOUNS else "plural"
-        out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", number))
-
-    out.extend(_first_person(text, explicit, taken, author))
-    out.extend(_nominals(text, catalog, taken))
+        in_turn, speaker = turn_of(match.start())
+        out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", number,
+                             in_turn=in_turn, speaker=speaker))
+    for match in _FIRST.finditer(text):
+        # "US" in capitals is the country, not "us".
+        if _overlaps(match.start(), match.end(), taken) or match.group(1) == "US":
+            continue
+        in_turn, speaker = turn_of(match.start())
+        out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", "plural", person=1,
+                             in_turn=in_turn, speaker=speaker))
+    products = product_nouns(catalog)
+    for start, end, noun in noun_phrases(text):
+        if _overlaps(start, end, taken):
+            continue
+        in_turn, speaker = turn_of(start)
+        kind: CandidateKind = "product" if noun in products else "nominal"
+        out.append(Candidate(start, end, text[start:end], kind, "singular", noun=noun, in_turn=in_turn,
+                             speaker=speaker))
     for m in explicit:
         if m.ambiguous:
             out.append(Candidate(m.start, m.end, m.text, "alias", None, (m.brand,), explicit=m))
@@ -96,51 +138,36 @@ def find_candidates(
     return tuple(out)
 
 
-def _first_person(
-    text: str, explicit: Sequence[ExplicitMention], taken: list[tuple[int, int]], author: str | None
-) -> list[Candidate]:
-    turns = speaker_turns(text, explicit)
+_DETERMINER = re.compile(r"(?<![\w'’-])(" + "|".join(DETERMINERS) + r")\s+", re.I)
+_NP_WORD = re.compile(r"[A-Za-z][\w'’-]*")
+
+
+def noun_phrases(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, head noun lower-cased) of each determiner + premodifiers + head noun phrase.
+
+    A phrase stops before a stop word, punctuation, a number, a line break, or a word after the first
+    that ends in -ly or -ed (an adverb or a verb: "the company blamed ..."); at most MAX_NP_WORDS words."""
     out = []
-    for match in _FIRST.finditer(text):
-        if _overlaps(match.start(), match.end(), taken):
-            continue
-        turn = next((t for t in turns if t.body_start <= match.start() < t.body_end), None)
-        # Inside a turn the speaker's affiliation decides (an analyst's "we" is not the company's);
-        # outside any turn, the document's author does.
-        brand = turn.brand if turn is not None else author
-        if brand is None:
-            continue
-        out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", "plural", (brand,), person=1))
+    for match in _DETERMINER.finditer(text):
+        pos, words = match.end(), []
+        while len(words) < MAX_NP_WORDS:
+            word = _NP_WORD.match(text, pos)
+            if word is None:
+                break
+            w = word.group().lower().rstrip("'’")
+            if w in NP_STOP or (words and (w.endswith("ly") or w.endswith("ed"))):
+                break
+            words.append(word)
+            gap = text[word.end():word.end() + 2]
+            if not gap.startswith(" ") or gap[1:2] in ("", " ", "\n"):
+                break  # punctuation or a line break ends the phrase
+            pos = word.end() + 1
+        if words:
+            head = words[-1].group().lower().rstrip("'’")
+            out.append((match.start(), words[-1].end(), head.removesuffix("'s").removesuffix("’s")))
     return out
 
 
-def _nominals(text: str, catalog: Catalog, taken: list[tuple[int, int]]) -> list[Candidate]:
-    # noun -> (kind, brands); generic nouns fit any brand, category and product nouns only theirs.
-    nouns: dict[str, tuple[CandidateKind, list[str]]] = {noun: ("nominal", []) for noun in GENERIC_NOUNS}
-    for brand in catalog.brands:
-        for noun in brand.nouns:
-            kind, brands = nouns.setdefault(noun.lower(), ("nominal", []))
-            if kind == "nominal" and noun.lower() not in GENERIC_NOUNS:
-                brands.append(brand.id)
-        for product in brand.products:
-            if product.noun:
-                kind, brands = nouns.setdefault(product.noun.lower(), ("product", []))
-                if kind == "product":
-                    brands.append(brand.id)
-    if not nouns:
-        return []
-    alternatives = "|".join(re.escape(n) for n in sorted(nouns, key=len, reverse=True))
-    pattern = re.compile(
-        r"(?<![\w-])(?:" + "|".join(DETERMINERS) + r")\s+(" + alternatives + r")(?![\w-])", re.I
-    )
-    out = []
-    for match in pattern.finditer(text):
-        if _overlaps(match.start(), match.end(), taken):
-            continue
-        noun = match.group(1).lower()
-        kind, brands = nouns[noun]
-        out.append(
-            Candidate(match.start(), match.end(), match.group(0), kind, "singular", tuple(sorted(set(brands))),
-                      noun=noun)
-        )
-    return out
+def product_nouns(catalog: Catalog) -> frozenset[str]:
+    """Lower-cased `noun`s of the catalogue's products ("jacket"): nominals with them are reported as products."""
+    return frozenset(p.noun.lower() for b in catalog.brands for p in b.products if p.noun)

@@ -9,7 +9,7 @@ from brandscan.engine.catalog import Brand, Catalog, default_case_sensitive
 from brandscan.engine.report import EXPLICIT_KINDS, ExplicitKind
 from brandscan.engine.text.lexicon import Entry, Lexicon
 
-__all__ = ["ExplicitMention", "aspect_lexicon", "brand_entries", "brand_lexicon", "find_explicit"]
+__all__ = ["ExplicitMention", "aspect_lexicon", "brand_entries", "brand_lexicon", "find_explicit", "is_single_word"]
 
 
 
@@ -56,6 +56,11 @@ def aspect_lexicon(catalog: Catalog) -> Lexicon:
                          for aspect in catalog.aspects for term in aspect.terms)
 
 
+def is_single_word(text: str) -> bool:
+    """One word, the form whose common senses (a fruit, a river, a bird) compete with the brand's."""
+    return len(text.split()) == 1 and "-" not in text.strip("-")
+
+
 def find_explicit(text: str, lexicon: Lexicon, catalog: Catalog) -> list[ExplicitMention]:
     """Explicit mentions in `text`, sorted by start, non-overlapping, offsets into `text`."""
     mentions: list[ExplicitMention] = []
@@ -63,8 +68,9 @@ def find_explicit(text: str, lexicon: Lexicon, catalog: Catalog) -> list[Explici
         if match.kind not in EXPLICIT_KINDS:
             continue
         brand = catalog.brand(match.key)
-        # Only the brand's own names carry its ambiguity: "iPhone" and "@apple" have no fruit sense.
-        ambiguous = brand.ambiguous and match.kind in ("explicit", "alias")
+        # Only the brand's own names carry its ambiguity ("iPhone" and "@apple" have no fruit sense),
+        # and only a name used alone: "Heron Air" is no bird, though "Heron" may be.
+        ambiguous = brand.ambiguous and match.kind in ("explicit", "alias") and is_single_word(match.text)
         kind: ExplicitKind = match.kind  # type: ignore[assignment]  # checked against EXPLICIT_KINDS above
         mentions.append(ExplicitMention(match.start, match.end, match.text, match.key, kind,
                                         ambiguous))

@@ -5,9 +5,8 @@
 - unmarked it/they-family pronouns and `{{x|-}}` marks are queries whose gold is "none" (distractors).
   The pronoun set is the engine's (brand_marks.THIRD_PERSON): he/she are never brand candidates there,
   so they teach the head nothing it will be asked;
-- non-brand marks of ambiguous names `[[heron|-]]` are left out: the engine decides an ambiguous
-  alias's sense apart from the head (head.KINDS has no alias kind; rules.sense_probability), so there
-  is no query shape for them yet. They stay plain text.
+- non-brand marks of ambiguous names `[[heron|-]]` are left out: an ambiguous name's sense is the
+  head's sense module, trained by `train linking-head` (training/linking_head.py), not a ranking query.
 An implicit mark of a brand never named explicitly in its document (first person with `--author`) is
 left out too: its entity has no anchor, and making it a "none" query would teach the opposite of the gold.
 """

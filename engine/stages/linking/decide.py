@@ -1,15 +1,16 @@
-"""Mention -> brand decisions for one document, with their evidence.
+"""Mention -> brand decisions for one document, with their evidence. Every decision is learned.
 
-Third-person pronouns and nominals are ranked by the learned head (head.py) against every brand
-present in the document (the nearest MAX_ENTITIES by anchor distance) and "no brand"; the form
-narrows the brands first (a category nominal only fits brands of that category). The decisions made
-by rule (an ambiguous alias's sense, first-person plural, and three logit adjustments) are named
-functions beside their constants in rules.py.
+1. Sense: each ambiguous name ("Apple", "Amazon") is the brand or not, by the head's sense module over
+   the name's contextual vector (head.SENSE_FEATURES); names kept as the brand become anchors.
+2. Ranking: every other candidate (pronoun, first person, noun phrase) is ranked by the head against
+   the brands present (the nearest MAX_ENTITIES by anchor distance) and "no brand".
+3. Attribution: each decision's anchors and evidence words come from the candidate's attention row.
 
     result = link(state, catalog, linker, LinkingOptions())
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,27 +19,37 @@ import numpy as np
 import torch
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.model.rows import RowAttention
+from brandscan.engine.model.rows import RowAttention, head_mean_rows, row_attention
 from brandscan.engine.report import Alternative, Anchor, Attribution, Mention
 from brandscan.engine.stable import WEIGHT_DECIMALS, ranked, rounded, single_thread
 from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import DocState, EncodedStates
-from brandscan.engine.stages.linking import rules
-from brandscan.engine.stages.linking.attribution import rollout_rows
+from brandscan.engine.stages.linking.attribution import RowWeights, rollout_rows
 from brandscan.engine.stages.linking.evidence import evidence_spans, merge_rows, row_weight_arrays
 from brandscan.engine.stages.linking.head import (
+    NO_SPEAKER,
+    OTHER_SPEAKER,
+    SENSE_FEATURES,
     EntitySpec,
     LinkingHead,
     QuerySpec,
-    build_features,
+    chunk_features,
+    feature_context,
     initial_positions,
     load_head,
     sentence_initial,
 )
 from brandscan.engine.stages.mentions import ExplicitMention
 from brandscan.engine.text.passages import TokenizedDocument
+from brandscan.engine.text.words import opens_sentence
 
 MAX_ENTITIES = 16  # brands a query is ranked against: the nearest by anchor distance
+QUERY_CHUNK = 256  # queries whose pair inputs (QUERY_CHUNK, E, 3d) are built at once
+# An unlinked noun phrase is reported (for review, with its runner-up) only when a brand got at least
+# this probability: every "the weather" of a long document would otherwise bury the list. Unlinked
+# pronouns are always reported.
+REVIEW_PROBABILITY = 0.2
+SENSE_THRESHOLD = 0.5  # an ambiguous name is the brand when the sense module's probability reaches this
 HEAD_FILE = "head.safetensors"
 ADAPTER_FILE = "adapter.safetensors"
 
@@ -102,145 +113,174 @@ class Entities:
 
 def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOptions = LinkingOptions()) -> LinkResult:
     """Decide every candidate of `state` (and every ambiguous explicit mention's sense)."""
+    states = state.encoded.states
+    if states is None:  # an empty document: nothing to decide
+        return LinkResult(())
     tokens = state.tokens
-    sensed, anchors_by_brand, rejected = decide_senses(tokens, state.explicit, state.candidates, catalog,
-                                                       state.encoded.global_positions)
-    entities = Entities.of(tokens, anchors_by_brand)
-    out = list(sensed)
-    queries: list[QuerySpec] = []
-    query_candidates: list[Candidate] = []
-    for c in state.candidates:
-        if c.kind == "alias":
-            continue
-        span = tokens.token_span(c.start, c.end)
-        if c.person == 1:
-            out.append(link_first_person(c, tokens, entities))
-            continue
-        query = rank_query(c, span, entities)
-        if query is not None:
-            queries.append(query)
-            query_candidates.append(c)
-    if queries and state.encoded.states is not None:
-        out += link_by_head(tokens, queries, query_candidates, entities, state.encoded.states,
-                            state.encoded.global_positions, catalog, linker, options)
+    aliases = [c for c in state.candidates if c.kind == "alias"]
+    with torch.inference_mode(), single_thread():
+        vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases)
+        head_dtype = next(linker.head.parameters()).dtype
+        p_brand = rounded(torch.sigmoid(linker.head.sense_logits(vec.to(head_dtype), feats.to(head_dtype)))
+                          .float().cpu().numpy()) if aliases else np.zeros(0)
+    keep = [bool(p >= SENSE_THRESHOLD) for p in p_brand]
+    entities = Entities.of(tokens, anchors_by_brand(state.explicit, aliases, keep))
+    queries, query_candidates = link_queries(tokens, state.candidates, entities, catalog)
+    spans = [tokens.token_span(c.start, c.end) for c in aliases]
+    device = states.last_hidden.device
+    rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}
+                               | {p for s, t in spans for p in range(s, t)}), dtype=torch.long, device=device)
+    globals_t = torch.as_tensor(state.encoded.global_positions, dtype=torch.long, device=device)
+    last = states.layers[-1].attention_of(states.layer_inputs[-1])
+    with torch.inference_mode():
+        if options.attribution == "rollout":
+            top = row_attention(last, rows, globals_t, states.window)
+            layers = [layer.attention_of(x) for layer, x in zip(states.layers, states.layer_inputs)]
+            weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, states.window, top=top)
+        else:
+            top = head_mean_rows(last, rows, globals_t, states.window)
+            weights = row_weight_arrays(top)
+    global_set = set(state.encoded.global_positions.tolist())
+    out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options)
+           for c, span, p, keep_it in zip(aliases, spans, p_brand, keep)]
+    if queries:
+        probs = head_probabilities(tokens, queries, entities, states, top, linker)
+        out += ranked_mentions(tokens, queries, query_candidates, entities, probs, weights, options)
     out.sort(key=lambda m: (m.start, m.end))
-    return LinkResult(tuple(out), tuple(rejected))
+    rejected = tuple((c.start, c.end) for c, keep_it in zip(aliases, keep) if not keep_it)
+    return LinkResult(tuple(out), rejected)
 
 
-def decide_senses(
-    tokens: TokenizedDocument, explicit: Sequence[ExplicitMention], candidates: Sequence[Candidate], catalog: Catalog,
-    global_positions: np.ndarray,
-) -> tuple[list[Mention], dict[str, list[ExplicitMention]], list[tuple[int, int]]]:
-    """Sense decisions for ambiguous aliases (rules.sense_probability); accepted ones become anchors
-    like any unambiguous explicit mention. Returns (their mentions, anchors per brand, rejected spans)."""
+def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequence[ExplicitMention],
+                 aliases: Sequence[Candidate]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sense module's inputs for each ambiguous name: (mean state (S, d), SENSE_FEATURES (S, k))."""
     text = tokens.text
-    passage_span = {p.index: (p.start, p.end) for p in tokens.passages}
-    global_set = set(global_positions.tolist())
-    anchors_by_brand: dict[str, list[ExplicitMention]] = {}
+    spans = [tokens.token_span(c.start, c.end) for c in aliases]
+    passage_of = tokens.passage_of
+    named: dict[str, int] = {}
+    named_in: dict[tuple[str, int], int] = {}
+    brands_in: dict[int, set[str]] = {}
+    for m in explicit:
+        if m.ambiguous:
+            continue
+        passage = int(passage_of[tokens.token_span(m.start, m.end)[0]])
+        named[m.brand] = named.get(m.brand, 0) + 1
+        named_in[(m.brand, passage)] = named_in.get((m.brand, passage), 0) + 1
+        brands_in.setdefault(passage, set()).add(m.brand)
+    feats = np.zeros((len(aliases), len(SENSE_FEATURES)), dtype=np.float32)
+    for i, (c, (s, _)) in enumerate(zip(aliases, spans)):
+        brand, passage = c.brands[0], int(passage_of[s])
+        feats[i] = (c.text[:1].isupper(), len(c.text) > 1 and c.text.isupper(), opens_sentence(text, c.start),
+                    np.log1p(named.get(brand, 0)), np.log1p(named_in.get((brand, passage), 0)),
+                    np.log1p(len(brands_in.get(passage, set()) - {brand})))
+    if not spans:
+        return hidden.new_zeros(0, hidden.shape[1]), hidden.new_zeros(0, len(SENSE_FEATURES))
+    vec = torch.stack([hidden[s:t].mean(dim=0) for s, t in spans])
+    return vec, torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)
+
+
+def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Candidate],
+                     keep: Sequence[bool]) -> dict[str, list[ExplicitMention]]:
+    """Each brand's anchors: its unambiguous explicit mentions and the ambiguous ones kept as the brand."""
+    out: dict[str, list[ExplicitMention]] = {}
     for m in explicit:
         if not m.ambiguous:
-            anchors_by_brand.setdefault(m.brand, []).append(m)
-    out: list[Mention] = []
-    rejected: list[tuple[int, int]] = []
-    for c in candidates:
-        if c.kind != "alias" or c.explicit is None:
-            continue
-        first = tokens.token_span(c.start, c.end)[0]
-        passage = int(tokens.passage_of[first])
-        p = rules.sense_probability(rules.sense_hits(text, passage_span[passage], c.explicit, catalog, explicit))
-        brand = c.explicit.brand if p >= rules.SENSE_THRESHOLD else None
-        if brand is not None:
-            anchors_by_brand.setdefault(brand, []).append(c.explicit)
-        else:
-            rejected.append((c.start, c.end))
-        other = Alternative(None if brand else c.explicit.brand, 1.0 - p if brand else p)
-        evidence = rules.context_evidence(text, passage_span[passage], c.explicit, catalog)
-        out.append(Mention(
-            id="", brand=brand, kind=c.explicit.kind, start=c.start, end=c.end, text=c.text, passage=passage,
-            probability=round(max(p, 1 - p), 4), is_global=first in global_set, alternative=other,
-            attribution=Attribution("context", evidence=evidence),
-        ))
-    return out, anchors_by_brand, rejected
+            out.setdefault(m.brand, []).append(m)
+    for c, keep_it in zip(aliases, keep):
+        if keep_it and c.explicit is not None:
+            out.setdefault(c.explicit.brand, []).append(c.explicit)
+    return out
 
 
-def link_first_person(c: Candidate, tokens: TokenizedDocument, entities: Entities) -> Mention:
-    """First-person plural in a brand's turn or under --author (candidates.py gave it the brand):
-    linked by rule, anchored at that brand's nearest preceding mention when it has one."""
-    span = tokens.token_span(c.start, c.end)
-    brand = c.brands[0]
-    anchors: tuple[Anchor, ...] = ()
-    if brand in entities.brands:
-        i = entities.brands.index(brand)
-        anchor = entities.mentions[i][_nearest_before(entities.starts[i], span[0])]
-        anchors = (_anchor(anchor, tokens, 1.0),)
+def sense_mention(c: Candidate, span: tuple[int, int], p: float, keep: bool, tokens: TokenizedDocument,
+                  weights: RowWeights, global_set: set[int], options: LinkingOptions) -> Mention:
+    """An ambiguous name as reported: its brand when kept, else none; evidence from its attention row."""
+    assert c.explicit is not None
+    brand = c.explicit.brand if keep else None
+    other = Alternative(None if keep else c.explicit.brand, round(1.0 - p if keep else p, 4))
+    evidence = evidence_spans(tokens, merge_rows(weights, range(*span)), (c.start, c.end), options.evidence_spans)
     return Mention(
-        id="", brand=brand, kind="pronoun", start=c.start, end=c.end, text=c.text,
-        passage=int(tokens.passage_of[span[0]]), probability=rules.FIRST_PERSON_PROBABILITY, is_global=False,
-        alternative=Alternative(None, 1.0 - rules.FIRST_PERSON_PROBABILITY),
-        attribution=Attribution("rule", anchors=anchors),
+        id="", brand=brand, kind=c.explicit.kind, start=c.start, end=c.end, text=c.text,
+        passage=int(tokens.passage_of[span[0]]), probability=round(max(p, 1 - p), 4),
+        is_global=span[0] in global_set, alternative=other, attribution=Attribution(options.attribution, (), evidence),
     )
 
 
-def rank_query(c: Candidate, span: tuple[int, int], entities: Entities) -> QuerySpec | None:
-    """The head's query for a third-person candidate: the brands its form allows, the nearest
-    MAX_ENTITIES of them by anchor distance (in entity order); None when no brand fits."""
+def link_queries(tokens: TokenizedDocument, candidates: Sequence[Candidate], entities: Entities,
+                 catalog: Catalog) -> tuple[list[QuerySpec], list[Candidate]]:
+    """The head's queries: every candidate but the ambiguous names, when a brand is present."""
+    queries, chosen = [], []
+    words = {b: catalogue_nouns(catalog, b) for b in entities.brands}
+    for c in candidates:
+        if c.kind == "alias":
+            continue
+        query = rank_query(c, tokens.token_span(c.start, c.end), entities, words)
+        if query is not None:
+            queries.append(query)
+            chosen.append(c)
+    return queries, chosen
+
+
+def catalogue_nouns(catalog: Catalog, brand_id: str) -> frozenset[str]:
+    """Lower-cased words of a brand's `nouns`, category and product nouns: hints for noun_fits."""
+    brand = catalog.brand(brand_id)
+    phrases = [*brand.nouns, brand.category or "", *(p.noun or "" for p in brand.products)]
+    return frozenset(w for phrase in phrases for w in re.findall(r"[a-z]+", phrase.lower()))
+
+
+def rank_query(c: Candidate, span: tuple[int, int], entities: Entities,
+               words: dict[str, frozenset[str]] | None = None) -> QuerySpec | None:
+    """The head's query for a candidate: the brands its form allows, the nearest MAX_ENTITIES of
+    them by anchor distance (in entity order); None when no brand fits."""
     allowed = [i for i, b in enumerate(entities.brands) if not c.brands or b in c.brands]
     if not allowed:
         return None
     allowed.sort(key=lambda i: (_token_distance(entities.starts[i], span[0]), i))
-    kind = "pronoun" if c.kind == "pronoun" else "nominal"
-    return QuerySpec(span[0], span[1], kind, tuple(sorted(allowed[:MAX_ENTITIES])))
+    chosen = tuple(sorted(allowed[:MAX_ENTITIES]))
+    kind = "first_person" if c.person == 1 else "pronoun" if c.kind == "pronoun" else "nominal"
+    speaker = NO_SPEAKER
+    if c.speaker is not None:
+        index = entities.brands.index(c.speaker) if c.speaker in entities.brands else -1
+        speaker = index if index in chosen else OTHER_SPEAKER
+    noun = c.noun or ""
+    fits = tuple(e for e in chosen if words and noun and (noun in words[entities.brands[e]]
+                                                          or noun.removesuffix("s") in words[entities.brands[e]]))
+    return QuerySpec(span[0], span[1], kind, chosen, c.in_turn, speaker, fits)
 
 
 def head_logits(
     tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities, states: EncodedStates,
     attention: RowAttention, linker: Linker,
 ) -> torch.Tensor:
-    """(Q, 1+E) the head's logits over "no brand" and each query's entities."""
+    """(Q, 1+E) the head's logits over "no brand" and each query's entities, QUERY_CHUNK queries at a
+    time: a document with 20,000 candidates never holds (Q, E, d) pair inputs at once."""
+    width = 1 + max(len(q.entities) for q in queries)
     with torch.inference_mode():
         head_dtype = next(linker.head.parameters()).dtype
         initial = sentence_initial(tokens, initial_positions(queries, entities.specs))
         rows = RowAttention(attention.rows, attention.keys, attention.probs.to(head_dtype))
         with single_thread():  # the features and head are small; one thread keeps their sums fixed
-            feats = build_features(states.last_hidden.to(head_dtype), rows, tokens.passage_of, queries,
-                                   entities.specs, states.window, initial)
-            return linker.head(*feats).float()  # (Q, 1+E)
+            context = feature_context(states.last_hidden.to(head_dtype), rows, tokens.passage_of, entities.specs,
+                                      states.window, initial)
+            out = torch.full((len(queries), width), -1e4)
+            for at in range(0, len(queries), QUERY_CHUNK):
+                logits = linker.head(*chunk_features(context, queries[at:at + QUERY_CHUNK])).float()
+                out[at:at + logits.shape[0], :logits.shape[1]] = logits
+            return out
 
 
-def adjusted_probabilities(
-    logits: torch.Tensor, queries: Sequence[QuerySpec], candidates: Sequence[Candidate], entities: Entities,
-    catalog: Catalog,
-) -> np.ndarray:
-    """(Q, 1+E) probabilities as reported, after the rules' logit adjustments, applied in order."""
-    logits = logits.clone()  # a normal tensor: the adjustments write into it
-    for qi, (q, c) in enumerate(zip(queries, candidates)):
-        numbers = [catalog.brand(entities.brands[e]).number for e in q.entities]
-        named_before = [entities.specs[e].anchors[0][0] < q.tok_start for e in q.entities]
-        for change in (rules.number_penalty(c, numbers), rules.form_bonus(c, len(q.entities)),
-                       rules.salience_bonus(named_before)):
-            logits[qi, 1:1 + len(q.entities)] += torch.from_numpy(change)
+def head_probabilities(tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities,
+                       states: EncodedStates, attention: RowAttention, linker: Linker) -> np.ndarray:
+    """(Q, 1+E) probabilities over "no brand" and each query's entities, as reported."""
+    logits = head_logits(tokens, queries, entities, states, attention, linker)
     return rounded(torch.softmax(logits, dim=-1).cpu().numpy())
 
 
-def link_by_head(
+def ranked_mentions(
     tokens: TokenizedDocument, queries: Sequence[QuerySpec], candidates: Sequence[Candidate], entities: Entities,
-    states: EncodedStates, global_positions: np.ndarray, catalog: Catalog, linker: Linker, options: LinkingOptions,
+    probs: np.ndarray, weights: RowWeights, options: LinkingOptions,
 ) -> list[Mention]:
-    """The head over features of the recomputed last-layer attention rows, then anchors and evidence."""
-    device = states.last_hidden.device
-    rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), dtype=torch.long,
-                        device=device)
-    globals_t = torch.as_tensor(global_positions, dtype=torch.long, device=device)
-    with torch.inference_mode():
-        top = states.layers[-1].row_attention(states.layer_inputs[-1], rows, globals_t, states.window)
-    probs = adjusted_probabilities(head_logits(tokens, queries, entities, states, top, linker), queries,
-                                   candidates, entities, catalog)
-    if options.attribution == "rollout":
-        layers = [layer.attention_of(x) for layer, x in zip(states.layers, states.layer_inputs)]
-        with torch.inference_mode():
-            weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, states.window, top=top)
-    else:
-        weights = row_weight_arrays(top)
+    """Each query's decision as reported, with the anchors and evidence words its attention row gave."""
     out = []
     for qi, (q, c) in enumerate(zip(queries, candidates)):
         p = probs[qi, : 1 + len(q.entities)]
@@ -248,6 +288,8 @@ def link_by_head(
         choice, runner_up = int(order[0]), int(order[1]) if len(order) > 1 else 0
         brand = entities.brands[q.entities[choice - 1]] if choice > 0 else None
         alt = Alternative(entities.brands[q.entities[runner_up - 1]] if runner_up > 0 else None, float(p[runner_up]))
+        if brand is None and c.kind != "pronoun" and alt.probability < REVIEW_PROBABILITY:
+            continue
         merged = merge_rows(weights, range(q.tok_start, q.tok_end))
         shown = brand if brand is not None else alt.brand
         anchors: tuple[Anchor, ...] = ()

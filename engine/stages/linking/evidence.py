@@ -46,21 +46,25 @@ def evidence_spans(
     tokens, punctuation and stopwords are skipped.
     """
     text = tokens.text
-    words: dict[tuple[int, int], float] = {}
+    size = len(weights) if isinstance(weights, dict) else len(weights[0])
     # Only the heaviest keys can make the top words; a row has w + g keys, and growing every one
-    # of them to its word in Python cost more than the rest of linking on long documents.
-    heaviest = _heaviest(weights, max(64, 8 * top))
-    for position, weight in heaviest:
-        if tokens.is_special[position]:
-            continue
-        start, end = (int(v) for v in tokens.offsets[position])
-        start, end = word_around(text, start, end)
-        if start < exclude[1] and exclude[0] < end:
-            continue
-        word = text[start:end]
-        if not _WORDISH.search(word) or word.lower() in STOPWORDS:
-            continue
-        words[(start, end)] = words.get((start, end), 0.0) + weight
+    # of them to its word in Python cost more than the rest of linking on long documents. When
+    # those are all special tokens, stopwords or the candidate itself, every key is read.
+    for k in (max(64, 8 * top), size):
+        words: dict[tuple[int, int], float] = {}
+        for position, weight in _heaviest(weights, k):
+            if tokens.is_special[position]:
+                continue
+            start, end = (int(v) for v in tokens.offsets[position])
+            start, end = word_around(text, start, end)
+            if start < exclude[1] and exclude[0] < end:
+                continue
+            word = text[start:end]
+            if not _WORDISH.search(word) or word.lower() in STOPWORDS:
+                continue
+            words[(start, end)] = words.get((start, end), 0.0) + weight
+        if len(words) >= top or k >= size:
+            break
     # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
     best = sorted(words.items(), key=lambda kv: (-round(kv[1], WEIGHT_DECIMALS), kv[0]))[:top]
     total = sum(w for _, w in best)

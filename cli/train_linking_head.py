@@ -1,0 +1,201 @@
+"""`brandscan train linking-head`: the linking head (ranking, "none", sense) on a frozen adapted encoder."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+
+
+def register(group: typer.Typer) -> None:
+    group.command("linking-head", no_args_is_help=True)(linking_head)
+
+
+def linking_head(
+    brands: list[Path] = typer.Option(
+        ..., "--brands", help="Annotated brand corpus folder (catalog.yaml + *.md), e.g. corpus/brands/train; "
+                              "repeatable. A folder named dev is refused: dev never trains anything."),
+    out: Path = typer.Option(..., "--out", help="Directory for head.safetensors, figures.json and TRAINING_CARD.md "
+                                               "(the encoder's adapter and merged weights are copied beside them)."),
+    encoder_from: Path | None = typer.Option(
+        None, "--encoder-from", help="Linking directory whose adapter (and merged weights) give the frozen encoder; "
+                                     "default: the model's shipped heads/linking."),
+    gap: Path | None = typer.Option(None, "--gap", help="GAP folder: gap-development.tsv trains too, "
+                                                        "gap-validation.tsv is scored."),
+    renamed: int = typer.Option(2, "--renamed", min=0, help="Copies of each brand document with invented brand names."),
+    distance: int = typer.Option(1, "--distance", min=0,
+                                 help="Copies with 2-8 brand-free paragraphs inserted at paragraph breaks."),
+    held_out: float = typer.Option(0.15, "--held-out", min=0.0, max=0.5,
+                                   help="Share of training documents held out to choose the epoch."),
+    epochs: int = typer.Option(30, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    max_documents: int | None = typer.Option(None, "--max-documents", min=1,
+                                             help="At most this many documents per source (smoke runs)."),
+    model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
+    examples: Path | None = typer.Option(
+        None, "--examples", help="File of encoded examples: written after the encoder passes, read instead of them "
+                                 "when it exists and was made with the same data options and feature names (remove it after "
+                                 "changing candidate or feature code)."),
+) -> None:
+    """Train the linking head on the states of the frozen linking encoder; write it with a training card."""
+    import json
+    import shutil
+    import sys
+    import time
+
+    import torch
+
+    from brandscan.engine.errors import BrandscanError
+    from brandscan.engine.model.loader import load_model
+    from brandscan.engine.stages.linking.decide import ADAPTER_FILE, HEAD_FILE, MAX_ENTITIES
+    from brandscan.engine.stages.linking.head import FEATURES, SENSE_FEATURES, save_head
+    from brandscan.engine.stages.load import LINKING_DIR, adapted_encoder
+    from brandscan.engine.text.passages import load_tokenizer
+    from brandscan.evaluation.datasets.gap import read_gap
+    from brandscan.evaluation.linking_runs import evaluate_gap
+    from brandscan.training.brand_training import refuse_dev
+    from brandscan.training.linking_head import (
+        Batchable,
+        HeadTrainConfig,
+        calibrate,
+        fit_head,
+        head_accuracy,
+        label_counts,
+    )
+
+    for folder in brands:
+        refuse_dev(folder)
+    torch.manual_seed(seed)
+    loaded = load_model(model, dtype="float32")
+    source_dir = encoder_from or loaded.heads_dir / LINKING_DIR
+    encoder = adapted_encoder(loaded, source_dir).eval()
+    tokenizer = load_tokenizer(loaded.tokenizer_file)
+    window, budget = loaded.config.window, loaded.config.global_budget
+    config = HeadTrainConfig(epochs=epochs, seed=seed, width=MAX_ENTITIES)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    key = json.dumps({"brands": [str(b) for b in brands], "gap": str(gap), "renamed": renamed, "distance": distance,
+                      "held_out": held_out, "seed": seed, "max_documents": max_documents, "features": FEATURES,
+                      "sense_features": SENSE_FEATURES, "encoder": str(source_dir)}, sort_keys=True)
+    if examples is not None and examples.is_file():
+        saved = torch.load(examples, weights_only=False)
+        if saved.get("key") != key:
+            raise BrandscanError(f"--examples {examples}: made with other data options or features; remove it")
+        train_examples, held_examples, sources = saved["train"], saved["held_out"], saved["sources"]
+    else:
+        train_examples, held_examples, sources = _encode(brands, gap, renamed, distance, held_out, seed, max_documents,
+                                                         encoder, tokenizer, window, budget, log)
+        if examples is not None:
+            torch.save({"key": key, "train": train_examples, "held_out": held_examples, "sources": sources}, examples)
+    counts = {"train": label_counts(train_examples), "held_out": label_counts(held_examples)}
+    log(f"labels: {counts}")
+    held = Batchable.of(held_examples, config.width) if held_examples else None
+    head, history = fit_head(Batchable.of(train_examples, config.width), held, config, encoder.config.hidden, log)
+    calibration = calibrate(head, held, log) if held is not None else {}
+    seconds = time.perf_counter() - started
+
+    out.mkdir(parents=True, exist_ok=True)
+    command = "brandscan train linking-head " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    meta = {"seed": str(seed), "sources": json.dumps(sources), "command": command}
+    save_head(head, out / HEAD_FILE, meta)
+    if not (out / "ADAPTER_CARD.md").is_file():  # the adapter's own card, kept beside the head's
+        for name in ("ADAPTER_CARD.md", "TRAINING_CARD.md"):
+            if (source_dir / name).is_file():
+                shutil.copyfile(source_dir / name, out / "ADAPTER_CARD.md")
+                break
+    if out.resolve() != source_dir.resolve():
+        for name in (ADAPTER_FILE, "adapter.json", "merged.safetensors", "merged.json"):
+            if (source_dir / name).is_file():
+                shutil.copyfile(source_dir / name, out / name)
+    figures: dict[str, object] = {"labels": counts, "history": history, "calibration": calibration}
+    if held is not None:
+        figures["held_out"] = head_accuracy(head, held)
+    if gap is not None:
+        s = evaluate_gap(encoder, head, read_gap(gap / "gap-validation.tsv"), tokenizer, window, budget, "cpu")
+        figures["gap_validation"] = {"masculine": s.masculine, "feminine": s.feminine, "overall": s.overall,
+                                     "bias": s.bias}
+        log(f"gap_validation: {figures['gap_validation']}")
+    (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, renamed, distance,
+                                                held_out))
+    print(json.dumps({k: v for k, v in figures.items() if k != "history"}, sort_keys=True))
+
+
+def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int, max_documents,  # type: ignore[no-untyped-def]
+            encoder, tokenizer, window: int, budget: int, log) -> tuple[list, list, dict]:
+    """The encoder passes: every training document (and its renamed and spread forms), the held-out
+    documents and GAP rows, as head examples."""
+    import random
+    import time
+
+    from brandscan.evaluation.datasets.brands import read_brand_corpus
+    from brandscan.evaluation.datasets.gap import gap_to_link, read_gap
+    from brandscan.evaluation.linking_runs import prepare_all
+    from brandscan.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
+    from brandscan.training.linking_head import brand_examples, prepared_examples, split_documents
+
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    train_examples, held_examples, sources = [], [], {}
+    for folder in brands:
+        docs, catalog = read_brand_corpus(folder)
+        docs = docs[:max_documents]
+        fit_docs, held_docs = split_documents(docs, held_out, seed)
+        filler = brand_free_paragraphs(fit_docs)
+        forms = 0
+        for doc in fit_docs:
+            train_examples.append(brand_examples(doc, catalog, tokenizer, encoder, window, budget))
+            for _ in range(renamed):
+                new_doc, new_catalog = rename_brands(doc, catalog, rng)
+                train_examples.append(brand_examples(new_doc, new_catalog, tokenizer, encoder, window, budget))
+                forms += 1
+            for _ in range(distance):
+                spread = insert_distance(doc, filler, rng, rng.randint(2, 8))
+                train_examples.append(brand_examples(spread, catalog, tokenizer, encoder, window, budget))
+                forms += 1
+        held_examples += [brand_examples(d, catalog, tokenizer, encoder, window, budget) for d in held_docs]
+        sources[f"brands:{folder}"] = {"documents": len(fit_docs), "augmented_forms": forms,
+                                       "held_out_documents": len(held_docs)}
+        log(f"{folder}: {sources[f'brands:{folder}']} ({time.perf_counter() - started:.0f}s)")
+    if gap is not None:
+        items = prepare_all([gap_to_link(r) for r in read_gap(gap / "gap-development.tsv")[:max_documents]],
+                            tokenizer, budget)
+        train_examples += [prepared_examples(item, encoder, window, "gap") for item in items]
+        sources["gap-development"] = {"documents": len(items)}
+        log(f"gap-development: {len(items)} rows ({time.perf_counter() - started:.0f}s)")
+    return ([e for e in train_examples if e is not None], [e for e in held_examples if e is not None], sources)
+
+
+def _card(sources: dict, config, command: str, figures: dict, seconds: float, renamed: int,  # type: ignore[no-untyped-def]
+          distance: int, held_out: float) -> str:
+    import json
+
+    lines = [
+        "# Linking head: training card", "",
+        "Ranking, \"none\" and sense modules of the linking head (engine/stages/linking/head.py) over the states of",
+        "all-MiniLM-L6-v2 with the linking LoRA adapter, which stays frozen (its own card: ADAPTER_CARD.md).",
+        "Trained by training/linking_head.py: each document runs once through the analysis front half and",
+        "the engine's own candidates; the head then trains on those inputs.", "",
+        "## Data (all openly licensed for this use)",
+        "- Brand corpus train split (CC-BY-4.0, written for brandscan): candidates overlapping an implicit mark are",
+        "  queries of its brand, all other candidates (pronouns, first person, noun phrases) queries of none;",
+        "  ambiguous names overlapping an explicit mark are the brand sense, `[[x|-]]` marks the other sense.",
+        f"  Each document also in {renamed} renamed form(s) (invented names) and {distance} form(s) with 2-8",
+        "  brand-free paragraphs inserted (training/brand_augment.py).",
+        f"  A seeded {held_out:.0%} of the documents is held out to choose the epoch; corpus dev is never read.",
+        *(["- GAP development (Apache-2.0); GAP validation is scored below."] if "gap-development" in sources else []),
+        f"- Sources: `{json.dumps(sources)}`", "",
+        "## Setting",
+        f"- seed {config.seed}, up to {config.epochs} epochs (best held-out epoch kept), AdamW lr {config.lr}, "
+        f"weight decay {config.weight_decay}, batch {config.batch} queries, {config.width} brands per query, "
+        f"head width {config.pair_width}, dropout {config.dropout}, no anchor vectors in the pair MLP "
+        "(LinkingHeadConfig.entity_vectors); then the none and sense shifts calibrated on the held-out documents",
+        f"- CPU, {seconds:.0f} s in all (encoder passes included)", f"- command: `{command}`", "",
+        "## Figures (held-out train documents; GAP validation)",
+        "```json", json.dumps({k: v for k, v in figures.items() if k != "history"}, indent=2, sort_keys=True), "```",
+        "", "Corpus dev figures (`brandscan eval brands corpus/brands/dev --catalog minimal`) are in DEV_FIGURES.md.", "",
+    ]
+    return "\n".join(lines)
