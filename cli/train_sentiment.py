@@ -8,7 +8,10 @@ import typer
 
 
 def register(group: typer.Typer) -> None:
+    from brandscan.cli.train_opinions import opinions
+
     group.command("sentiment", no_args_is_help=True)(sentiment)
+    group.command("opinions", no_args_is_help=True)(opinions)
 
 
 def sentiment(

@@ -25,7 +25,7 @@ from brandscan.engine.report import (
     Report,
     Stats,
 )
-from brandscan.engine.stages.mentions import ExplicitMention, aspect_lexicon, brand_lexicon
+from brandscan.engine.stages.mentions import ExplicitMention, brand_lexicon
 from brandscan.engine.text.documents import Document, DocumentFailure
 from brandscan.engine.text.passages import TokenizedDocument, load_tokenizer
 
@@ -42,7 +42,6 @@ class Analyzer:
         self.catalog = catalog
         self.config = config or AnalyzerConfig()
         self._lexicon = brand_lexicon(catalog)
-        self._aspects = aspect_lexicon(catalog)
         self._model: LoadedModel | None = None
         self._stages: Stages | None = None
         self._front: FrontHalf | None = None
@@ -159,19 +158,15 @@ class Analyzer:
     def _opinions(
         self, state: DocState, mentions: list[Mention]
     ) -> tuple[tuple[Opinion, ...], dict[str, tuple[tuple[AspectSentiment, ...], float]]]:
-        """Opinions about the mentioned brands, and the per-brand sentiment summary."""
-        scorer = self.stages.scorer
-        if scorer is None or not state.tokens.n_tokens:
+        """Opinions about every accepted brand reference, from the document pass's states, and the
+        per-brand, per-aspect summary."""
+        model = self.stages.opinions
+        if model is None or state.encoded.states is None:
             return (), {}
-        from brandscan.engine.stages.sentiment.opinions import (
-            SentimentOptions,
-            find_opinions,
-            summarize_sentiment,
-        )
+        from brandscan.engine.stages.sentiment.summary import summarize_sentiment
 
-        options = SentimentOptions(unattributed=self.config.unbranded_opinions)
-        opinions = find_opinions(state.tokens, mentions, self._aspects, scorer, options)
-        return opinions, summarize_sentiment(opinions, state.text)
+        opinions = model.find(state.tokens, state.encoded.states, mentions, self.catalog)
+        return opinions, summarize_sentiment(opinions)
 
     def _budget_warning(self, state: DocState, mentions: list[Mention]) -> list[str]:
         """A warning when the global budget left explicit mentions as local tokens."""

@@ -1,4 +1,4 @@
-"""The report: plain dataclasses and their JSON form (schema `brandscan.report/1`).
+"""The report: plain dataclasses and their JSON form (schema `brandscan.report/2`).
 
 Every span in a report is a `Span` into the original document text (for HTML, the extracted
 visible text), so `text[span.start:span.end] == span.text` holds for every span of every report.
@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-SCHEMA = "brandscan.report/1"
+SCHEMA = "brandscan.report/2"
 
 MentionKind = Literal["explicit", "alias", "product", "handle", "pronoun", "nominal"]
 ExplicitKind = Literal["explicit", "alias", "product", "handle"]
@@ -92,18 +92,20 @@ class Mention:
 class Opinion:
     id: str  # "o1", "o2", ... in document order
     brand: str | None
-    aspect: str
+    aspect: str  # a catalogue aspect id, or "overall" (a verdict on the brand as a whole)
+    aspect_name: str  # the catalogue's name of the aspect ("price and value"), or "overall"
     polarity: Polarity
-    score: float  # signed strength in [-1, 1]
-    aspect_span: Span
-    opinion_spans: tuple[Span, ...] = ()
-    mention: str | None = None  # the mention whose brand the opinion was attributed to
-    evidence: tuple[WeightedSpan, ...] = ()
+    score: float  # signed strength in [-1, 1]: p(positive) - p(negative)
+    aspect_span: Span | None  # the aspect's term in the sentence; None when judged by meaning or overall
+    opinion_spans: tuple[Span, ...] = ()  # the evaluative expression(s), negators and intensifiers included
+    mention: str | None = None  # the mention (reference) the opinion judges
+    evidence: tuple[WeightedSpan, ...] = ()  # that mention, weighted by the head's attach probability
 
 
 @dataclass(frozen=True)
 class AspectSentiment:
-    aspect: str
+    aspect: str  # aspect id, or "overall"
+    name: str  # the catalogue's aspect name
     positive: int
     negative: int
     neutral: int

@@ -69,7 +69,8 @@ def _spans(data: dict[str, Any]) -> typing.Iterator[tuple[str, dict[str, Any]]]:
             for j, span in enumerate(attribution.get(key, ())):
                 yield f"report.mentions[{i}].attribution.{key}[{j}]", span
     for i, o in enumerate(data["opinions"]):
-        yield f"report.opinions[{i}].aspect_span", o["aspect_span"]
+        if o["aspect_span"] is not None:
+            yield f"report.opinions[{i}].aspect_span", o["aspect_span"]
         for key in ("opinion_spans", "evidence"):
             for j, span in enumerate(o[key]):
                 yield f"report.opinions[{i}].{key}[{j}]", span

@@ -161,7 +161,7 @@ def test_ctrl_c_leaves_whole_reports_and_exits_130(tmp_path: Path, to_directory:
         files = [p for p in out.rglob("*") if p.is_file()]
         assert 1 <= len(files) < 40 and all(p.suffix == ".json" for p in files)  # no temporaries left
         for path in files:
-            assert json.loads(path.read_text())["schema"] == "brandscan.report/1"
+            assert json.loads(path.read_text())["schema"] == "brandscan.report/2"
     else:
         lines = stdout_path.read_bytes().split(b"\n")
         assert lines[-1] == b"" and 1 <= len(lines) - 1 < 40

@@ -74,7 +74,7 @@ def test_dtype_has_one_vocabulary_and_float32_runs(tmp_path: Path) -> None:
     assert '"dtype":"float32"' in done.stdout
 
 
-@pytest.mark.parametrize("name", ["linking/head.safetensors", "sentiment/head.safetensors", "linking/adapter.safetensors"])
+@pytest.mark.parametrize("name", ["linking/head.safetensors", "sentiment/opinion_head.safetensors", "linking/adapter.safetensors"])
 def test_a_model_head_that_is_not_safetensors_exits_2_with_its_path(tmp_path: Path, name: str) -> None:
     model = tmp_path / "model"
     shutil.copytree(default_model_dir(), model)

@@ -44,7 +44,7 @@ def test_one_document_gives_one_json_report_with_exact_spans(review: Path) -> No
     result = run("analyze", str(review), "-c", str(CATALOG))
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["schema"] == "brandscan.report/1"
+    assert report["schema"] == "brandscan.report/2"
     assert report["source"] == str(review)
     found = [(m["text"], m["brand"], m["kind"]) for m in report["mentions"]]
     assert found == [

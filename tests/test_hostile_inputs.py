@@ -64,7 +64,7 @@ def test_error_records_in_html_are_the_escaped_csp_page(tmp_path: Path) -> None:
 
 def test_render_never_follows_a_link_planted_at_a_temporary_name(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
-    report.write_text(json.dumps({"schema": "brandscan.report/1", "source": "a.txt", "error": "binary file"}))
+    report.write_text(json.dumps({"schema": "brandscan.report/2", "source": "a.txt", "error": "binary file"}))
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / ".view.html.tmp").symlink_to(victim)  # the name render used to write through

@@ -42,4 +42,4 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path, monkeypatch: 
 
 def test_error_records_are_small_and_schema_tagged() -> None:
     record = report_types.ErrorRecord(source="b.txt", error="binary file")
-    assert report_types.dumps(record) == b'{"schema":"brandscan.report/1","source":"b.txt","error":"binary file"}'
+    assert report_types.dumps(record) == b'{"schema":"brandscan.report/2","source":"b.txt","error":"binary file"}'

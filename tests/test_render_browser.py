@@ -170,7 +170,7 @@ def test_one_megabyte_document_builds_lazily(browser: DevTools) -> None:
 
 
 def test_document_switcher(browser: DevTools) -> None:
-    reports = [_load("trail-notes.json"), {"schema": "brandscan.report/1", "source": "bad.txt", "error": "boom"},
+    reports = [_load("trail-notes.json"), {"schema": "brandscan.report/2", "source": "bad.txt", "error": "boom"},
                _load("xss.json")]
     open_page(browser, write_page("many.html", render_html_many(reports)))
     assert browser.js("document.getElementById('switcher').options.length") == 3

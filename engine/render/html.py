@@ -203,10 +203,10 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
         view_opinions.append({
             "id": str(o.get("id")),
             "b": brand_index.get(o.get("brand"), -1),
-            "aspect": str(o.get("aspect", "")),
+            "aspect": str(o.get("aspect_name") or o.get("aspect", "")),  # the catalogue's name, shown
             "pol": str(o.get("polarity", "neutral")),
             "score": o.get("score"),
-            "as": _span(o.get("aspect_span"), f"{where} aspect", length, conv),
+            "as": None if o.get("aspect_span") is None else _span(o.get("aspect_span"), f"{where} aspect", length, conv),
             "os": [_span(s, f"{where} opinion", length, conv) for s in o.get("opinion_spans") or []],
             "m": mention_index.get(o.get("mention"), -1),
         })
@@ -221,7 +221,7 @@ def build_view(report: dict[str, Any]) -> dict[str, Any]:
             "counts": {str(k): int(v) for k, v in (b.get("counts") or {}).items()},
             "net": b.get("net_sentiment"),
             "aspects": [
-                {k: a.get(k) for k in ("aspect", "positive", "negative", "neutral", "mean_score")}
+                {k: a.get(k) for k in ("aspect", "name", "positive", "negative", "neutral", "mean_score")}
                 for a in b.get("sentiment") or []
             ],
         }

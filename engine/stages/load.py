@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from brandscan.engine.model.loader import LoadedModel
     from brandscan.engine.stages.linking.decide import Linker
     from brandscan.engine.stages.sentiment.head import SentimentScorer
+    from brandscan.engine.stages.sentiment.model import OpinionModel
 
 LINKING_DIR = "linking"
 SENTIMENT_DIR = "sentiment"
@@ -25,13 +26,13 @@ SENTIMENT_DIR = "sentiment"
 @dataclass(frozen=True, eq=False)
 class Stages:
     """The model parts an Analyzer loads once: the main encoder (linking adapter merged in), the
-    linking head, and the sentiment scorer. A model without trained heads still finds explicit
-    mentions; its reports say what was skipped."""
+    linking head, and the opinion head (over the same pass's states). A model without trained heads
+    still finds explicit mentions; its reports say what was skipped."""
 
     model: LoadedModel
     encoder: Encoder  # the encoder for the document pass
     linker: Linker | None
-    scorer: SentimentScorer | None
+    opinions: OpinionModel | None
     skipped: tuple[str, ...]  # warnings for every report made with these stages
 
 
@@ -90,12 +91,40 @@ def load_stages(loaded: LoadedModel) -> Stages:
         encoder, linker = load_linker(loaded)
     else:
         skipped.append(f"model {loaded.name} has no linking head: implicit mentions were not linked")
-    scorer = None
-    if has_sentiment(loaded):
-        scorer = load_scorer(loaded)
-    else:
-        skipped.append(f"model {loaded.name} has no sentiment head: opinions were not scored")
-    return Stages(model=loaded, encoder=encoder, linker=linker, scorer=scorer, skipped=tuple(skipped))
+    opinions = load_opinions(loaded, encoder) if has_opinions(loaded) else None
+    if opinions is None:
+        skipped.append(f"model {loaded.name} has no opinion head: opinions were not found")
+    elif stale := stale_opinions(loaded, opinions):
+        skipped.append(stale)
+    return Stages(model=loaded, encoder=encoder, linker=linker, opinions=opinions, skipped=tuple(skipped))
+
+
+def has_opinions(loaded: LoadedModel) -> bool:
+    from brandscan.engine.stages.sentiment.opinion_head import has_opinion_head
+
+    return has_opinion_head(loaded.heads_dir / SENTIMENT_DIR)
+
+
+def load_opinions(loaded: LoadedModel, encoder: Encoder) -> OpinionModel:
+    """The opinion head (heads/sentiment/opinion_head.*), reading the document pass of `encoder`."""
+    from brandscan.engine.stages.sentiment.model import OpinionModel
+    from brandscan.engine.text.passages import load_tokenizer
+
+    return OpinionModel.load(loaded.heads_dir / SENTIMENT_DIR, encoder, load_tokenizer(loaded.tokenizer_file),
+                             loaded.config.window)
+
+
+def stale_opinions(loaded: LoadedModel, opinions: OpinionModel) -> str | None:
+    """A warning when the opinion head was trained on another document encoder (a retrained linking
+    adapter changes the states it reads)."""
+    from brandscan.engine.stages.sentiment.model import document_encoder_id
+
+    trained = opinions.config.encoder_sha256
+    now = document_encoder_id(loaded.heads_dir, loaded.sha256)
+    if trained and trained != now:
+        return (f"the opinion head was trained on document encoder {trained[:12]}, this model's is {now[:12]}: "
+                "retrain it (brandscan train opinions)")
+    return None
 
 
 def load_linking(model: str | None = None, device: str = "cpu", dtype: str = "float32",

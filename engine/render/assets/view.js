@@ -94,7 +94,7 @@
     st.blockOps = new Map();
     if (!doc.blocks.length) return;
     doc.opinions.forEach((o, oi) => {
-      for (const sp of [o.as, ...o.os]) {
+      for (const sp of [o.as, ...o.os].filter(Boolean)) {
         if (sp.e <= sp.s) continue;
         for (let b = blockOf(sp.s); b < doc.blocks.length - 1 && doc.blocks[b] < sp.e; b++) {
           const piece = { s: Math.max(sp.s, doc.blocks[b]), e: Math.min(sp.e, doc.blocks[b + 1]), o: oi };
@@ -443,7 +443,7 @@
         table.append(hr);
         for (const a of b.aspects) {
           const tr = el("tr");
-          tr.append(el("td", "", a.aspect), el("td", "", a.positive), el("td", "", a.negative),
+          tr.append(el("td", "", a.name || a.aspect), el("td", "", a.positive), el("td", "", a.negative),
             el("td", "", a.neutral), el("td", "", fmt(a.mean_score)));
           table.append(tr);
         }
@@ -472,10 +472,11 @@
     row.dataset.o = String(oi);
     const sign = o.pol === "positive" ? "+" : o.pol === "negative" ? "\u2212" : "0";
     row.append(el("span", "pol " + o.pol, sign), " ", swatch(o.b), el("b", "", brandName(o.b)), " \u00b7 " + o.aspect + " ");
-    const words = [tx(o.as), ...o.os.map(tx)].filter(Boolean).map(quote).join(" \u2026 ");
+    const words = [o.as, ...o.os].filter(Boolean).map(tx).filter(Boolean).map(quote).join(" \u2026 ");
     row.append(el("span", "quote", words), el("span", "muted", " " + fmt(o.score)));
     row.title = o.pol + " (" + fmt(o.score) + ")";
-    row.onclick = () => goToOffset(o.as.s, o.as.e);
+    const at = o.as || o.os[0];
+    row.onclick = () => { if (at) goToOffset(at.s, at.e); };
     return row;
   }
 

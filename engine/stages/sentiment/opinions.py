@@ -1,255 +1,217 @@
-"""Aspect opinions in a document, attributed to brands, and their per-brand summary.
+"""Opinions about every brand reference linking accepted, from the document pass's final states.
 
-Steps, all linear in the document length except the model calls:
-1. aspect terms: the catalogue's aspect lexicon (the same matcher as brand names) over the text;
-2. polarity: the sentiment model (`sentiment_head.SentimentScorer`) over only the sentences that hold
-   an aspect term, each sentence encoded once however many terms it holds;
-3. opinion words: the word pieces the head's term-to-sentence attention weighted most, widened to
-   whole words and to a negator just before them ("not bad", "never again");
-4. brand: a mention with a brand (explicit, or linked like "it") in the same clause, else in the
-   same sentence (nearest wins), else the latest one earlier in the same passage within
-   `lookback_sentences`, else no brand.
+1. expressions: the opinion head tags word pieces O/B/I; a run is one evaluative expression, widened
+   to whole words (negators and intensifiers are inside the runs the head was trained on);
+2. who is judged: every accepted reference (explicit, product, handle, linked pronoun or nominal,
+   first person) in the expression's sentence or the `window` sentences before it is scored by the
+   attach part; every brand at or above `attach_threshold` is judged, else the likeliest brand if
+   at least `fallback_threshold`, else nobody (no opinion);
+3. polarity of the expression towards that reference (so "beats" is positive for one brand and
+   negative for the other), score p(positive) - p(negative);
+4. aspect: a catalogue aspect by its terms and by meaning, else `overall`.
 """
 from __future__ import annotations
 
-import bisect
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+
+import numpy as np
+import torch
 
 from brandscan.engine import report as report_types
-from brandscan.engine.stages.sentiment.head import AspectQuery, Scored
-from brandscan.engine.text.lexicon import Lexicon
+from brandscan.engine.report import HEAD_LABELS
+from brandscan.engine.stable import DECIMALS, ranked, rounded, single_thread
+from brandscan.engine.stages.sentiment.aspects import OVERALL, AspectTable, term_hits
+from brandscan.engine.stages.sentiment.features import (
+    Reference,
+    TermHit,
+    aspect_features,
+    candidates,
+    pair_features,
+    reference_sentences,
+)
+from brandscan.engine.stages.sentiment.layout import TokenLayout, token_layout
+from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
+from brandscan.engine.stages.sentiment.pooling import pool
 from brandscan.engine.text.passages import TokenizedDocument
-from brandscan.engine.text.words import CLAUSE_BREAK, NEGATORS, OPINION_STOPWORDS, SENTENCE_OR_LINE_END, WORD
-
-
-class Scorer(Protocol):
-    def score(self, queries: Sequence[AspectQuery]) -> list[Scored]: ...
+from brandscan.engine.text.words import OPINION_STOPWORDS, WORD
 
 
 @dataclass(frozen=True)
-class SentimentOptions:
-    lookback_sentences: int = 2  # how far back (same passage) a brand mention may be found
-    opinion_spans: int = 3  # opinion-word spans kept per opinion, strongest first
-    min_weight: float = 0.05  # head attention a word needs to count as opinion evidence
-    # False: aspect terms that no brand mention can claim are not scored (nor reported), which
-    # saves their sentences' encoding when only per-brand figures matter.
-    unattributed: bool = True
+class Expression:
+    """An evaluative expression: positions [first, last) and characters [start, end)."""
 
-
-@dataclass(frozen=True)
-class Segment:
+    first: int
+    last: int
     start: int
     end: int
 
 
-def sentence_segments(text: str, start: int = 0, end: int | None = None) -> list[Segment]:
-    """Sentences of text[start:end], trimmed of surrounding whitespace; offsets into `text`."""
-    end = len(text) if end is None else end
-    cuts = [start] + [m.end() for m in SENTENCE_OR_LINE_END.finditer(text, start, end)] + [end]
+def decode_expressions(tag_ids: np.ndarray, layout: TokenLayout, text: str) -> list[Expression]:
+    """Runs of B I* (an I after O opens a run) of real word pieces inside one sentence, widened to
+    whole words; runs of function words, digits or punctuation alone are dropped."""
+    runs: list[list[int]] = []
+    for i in np.flatnonzero((tag_ids > 0) & layout.real).tolist():
+        continues = (runs and runs[-1][1] == i and tag_ids[i] == 2
+                     and layout.sentence[i] == layout.sentence[runs[-1][0]])
+        if continues:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
     out = []
-    for a, b in itertools.pairwise(cuts):
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if a < b:
-            out.append(Segment(a, b))
+    for first, last in runs:
+        start, end = _whole_words(text, int(layout.starts[first]), int(layout.ends[last - 1]))
+        words = [w.group().lower().replace("’", "'") for w in WORD.finditer(text, start, end)]
+        # A run says something only with a word of letters beyond function words ("'", "02" say nothing).
+        if any(w not in OPINION_STOPWORDS and any(c.isalpha() for c in w) for w in words):
+            out.append(Expression(first, last, start, end))
     return out
 
 
-def clause_of(text: str, sentence: Segment, position: int) -> Segment:
-    """The clause of `sentence` holding character `position`."""
-    start, end = sentence.start, sentence.end
-    for m in CLAUSE_BREAK.finditer(text, sentence.start, sentence.end):
-        if m.end() <= position:
-            start = max(start, m.end())
-        elif m.start() >= position:
-            end = min(end, m.start())
-            break
-    return Segment(start, end)
+def inside_tags(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """(n,) tag ids from (n, 3) O/B/I probabilities: O unless 1 - p(O) reaches `threshold`, then the
+    likelier of B and I (ties to B)."""
+    inside = 1.0 - probabilities[:, 0] >= threshold  # (n,)
+    return np.where(inside, np.where(probabilities[:, 2] > probabilities[:, 1], 2, 1), 0)
 
 
-def _opinion_words(text: str, sentence: Segment, scored: Scored, term: Segment, options: SentimentOptions,
-                   names: Sequence[report_types.Mention] = ()) -> tuple[report_types.Span, ...]:
-    # Word-piece weights -> whole words (max over their pieces), skipping the term and stop words.
-    words: dict[tuple[int, int], float] = {}
-    for s, e, weight in scored.context:
-        a, b = sentence.start + s, sentence.start + e
-        if weight < options.min_weight or (a < term.end and b > term.start):
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum() and text[end - 1].isalnum():
+        end += 1
+    return start, end
+
+
+def references_of(mentions: Sequence[report_types.Mention], tokens: TokenizedDocument) -> list[Reference]:
+    """The branded mentions as word-piece references, sorted by position."""
+    out = []
+    for m in mentions:
+        if m.brand is None:
             continue
-        while a > sentence.start and (text[a - 1].isalnum() or text[a - 1] in "'’-"):
-            a -= 1
-        while b < sentence.end and (text[b].isalnum() or text[b] in "'’-"):
-            b += 1
-        while a < b and not text[a].isalnum():  # a punctuation piece widened into "weeks,"
-            a += 1
-        while b > a and not text[b - 1].isalnum():
-            b -= 1
-        word = text[a:b]
-        overlaps_term = a < term.end and b > term.start  # after widening, e.g. "Comfortable,"
-        # A brand's name is who the opinion is about, never what it says.
-        is_name = any(a < m.end and b > m.start for m in names)
-        plain = word.lower().replace("’", "'")
-        if overlaps_term or is_name or not any(c.isalnum() for c in word) or plain in OPINION_STOPWORDS:
+        try:
+            first, last = tokens.token_span(m.start, m.end)
+        except ValueError:
             continue
-        words[(a, b)] = max(words.get((a, b), 0.0), weight)
-    best = sorted(words.items(), key=lambda kv: (-kv[1], kv[0]))[: options.opinion_spans]
-    spans = []
-    for (a, b), _ in sorted(best):
-        # A negator right before the word belongs to the opinion: "not bad", "never again".
-        before = list(WORD.finditer(text, sentence.start, a))
-        negated = before and before[-1].group().lower().replace("’", "'") in NEGATORS
-        if negated and not text[before[-1].end() : a].strip():
-            a = before[-1].start()
-        spans.append(report_types.Span(a, b, text[a:b]))
-    return tuple(_merge(spans, text))
+        out.append(Reference(first, last, m.brand, m.kind, m.id))
+    return sorted(out, key=lambda r: (r.first, r.last))
 
 
-def _merge(spans: list[report_types.Span], text: str) -> list[report_types.Span]:
-    out: list[report_types.Span] = []
-    for span in spans:
-        if out and span.start <= out[-1].end:
-            last = out.pop()
-            span = report_types.Span(last.start, max(last.end, span.end), text[last.start : max(last.end, span.end)])
-        out.append(span)
+@dataclass(frozen=True)
+class Judged:
+    """One (expression, reference) decision before it becomes a report Opinion."""
+
+    expression: Expression
+    reference: Reference
+    attach: float
+    probabilities: tuple[float, float, float]  # HEAD_LABELS order
+    aspect: int  # 0 = overall, k = table aspect k - 1
+
+
+def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, references: Sequence[Reference],
+          table: AspectTable, head: OpinionHead, config: OpinionHeadConfig) -> list[Judged]:
+    """Every (expression, judged reference) of a document, in document order; `states` (n, d) are
+    the document pass's final states."""
+    with torch.inference_mode(), single_thread():
+        x = states.float()  # (n, d)
+        tag_ids = inside_tags(rounded(head.tag(x).softmax(-1).numpy()), config.inside_threshold)  # (n,)
+        expressions = decode_expressions(tag_ids, layout, tokens.text)
+        if not expressions or not references:
+            return []
+        pooled = pool(x, layout, [(e.first, e.last) for e in expressions], [(r.first, r.last) for r in references])
+        pairs, feats = [], []
+        sentences = reference_sentences(layout, references)
+        for k, e in enumerate(expressions):
+            chosen = candidates(layout, (e.first, e.last), sentences, config.window)
+            if chosen:
+                pairs += [(k, i) for i in chosen]
+                feats.append(pair_features(layout, (e.first, e.last), references, chosen, sentences))
+        if not pairs:
+            return []
+        ek = torch.tensor([k for k, _ in pairs])
+        ri = torch.tensor([i for _, i in pairs])
+        attach = torch.sigmoid(head.attach(pooled.expression[ek], pooled.reference[ri],
+                                           torch.from_numpy(np.concatenate(feats)))).numpy()
+        chosen_pairs = _decide(pairs, rounded(attach), references, config)
+        if not chosen_pairs:
+            return []
+        ck = torch.tensor([pairs[p][0] for p in chosen_pairs])
+        cr = torch.tensor([pairs[p][1] for p in chosen_pairs])
+        probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck]).softmax(-1).numpy()
+        used = sorted({int(k) for k in ck})
+        terms = term_hits(tokens, table)
+        lex = torch.from_numpy(np.stack([aspect_features(layout, (expressions[k].first, expressions[k].last), terms,
+                                                         len(table.ids)) for k in used]))
+        aspect_logits = head.aspect(pooled.context[used], table.keys, lex).numpy()
+    aspect_of = {k: int(ranked(aspect_logits[j])[0]) for j, k in enumerate(used)}
+    out = []
+    for j, p in enumerate(chosen_pairs):
+        k, i = pairs[p]
+        pr = rounded(probs[j])
+        out.append(Judged(expressions[k], references[i], float(rounded(attach[p])), (float(pr[0]), float(pr[1]),
+                          float(pr[2])), aspect_of[k]))
     return out
 
 
-def _within(mentions: Sequence[report_types.Mention], starts: list[int], seg: Segment) -> list[report_types.Mention]:
-    """Mentions lying wholly inside `seg`; `starts` are the mentions' sorted start offsets."""
-    lo = bisect.bisect_left(starts, seg.start)
-    hi = bisect.bisect_left(starts, seg.end)
-    return [m for m in mentions[lo:hi] if m.end <= seg.end]
+def _decide(pairs: list[tuple[int, int]], attach: np.ndarray, references: Sequence[Reference],
+            config: OpinionHeadConfig) -> list[int]:
+    """Indexes into `pairs`: per expression, the best reference of every judged brand."""
+    best: dict[int, dict[str, int]] = {}
+    for p, (k, i) in enumerate(pairs):
+        by_brand = best.setdefault(k, {})
+        brand = references[i].brand
+        if brand not in by_brand or attach[p] > attach[by_brand[brand]]:
+            by_brand[brand] = p
+    out = []
+    for _, by_brand in sorted(best.items()):
+        kept = [p for p in by_brand.values() if attach[p] >= config.attach_threshold]
+        if not kept:
+            top = max(by_brand.values(), key=lambda p: (attach[p], -p))
+            kept = [top] if attach[top] >= config.fallback_threshold else []
+        out += sorted(kept)
+    return out
 
 
-def _attribute(aspect: Segment, clause: Segment, sentence: Segment, earlier: Sequence[Segment],
-               mentions: Sequence[report_types.Mention], starts: list[int]) -> report_types.Mention | None:
-    def distance(m: report_types.Mention) -> tuple[int, int]:
-        # Nearest first; at equal distance the mention before the term ("Acme's battery") wins.
-        gap = aspect.start - m.end if m.end <= aspect.start else m.start - aspect.end
-        return (max(gap, 0), 0 if m.end <= aspect.start else 1)
-
-    for seg in (clause, sentence):
-        found = _within(mentions, starts, seg)
-        if found:
-            return min(found, key=distance)
-    for seg in reversed(earlier):  # the latest sentence first
-        found = _within(mentions, starts, seg)
-        if found:
-            return found[-1]
-    return None
-
-
-def find_opinions(
-    doc: TokenizedDocument,
-    mentions: Sequence[report_types.Mention],
-    lexicon: Lexicon,
-    scorer: Scorer,
-    options: SentimentOptions = SentimentOptions(),
-) -> tuple[report_types.Opinion, ...]:
-    """Opinions on every aspect term of `doc`, in document order, ids "o1", "o2", ...
-
-    `lexicon` is `mentions.aspect_lexicon(catalog)`; `mentions` are the report's mentions (explicit
-    and linked); those without a brand are ignored."""
-    text = doc.text
-    terms = [m for m in lexicon.find(text) if m.kind == "aspect"]
-    if not terms:
-        return ()
-    branded = sorted((m for m in mentions if m.brand is not None), key=lambda m: (m.start, m.end))
-    starts = [m.start for m in branded]
-    passages = [(p.start, p.end) for p in doc.passages] or [(0, len(text))]
-    passage_starts = [p[0] for p in passages]
-
-    # Sentences are cut only inside passages that hold an aspect term: linear, and cheap.
-    sentences_of: dict[int, list[Segment]] = {}
-    located = []
-    for term in terms:
-        p = max(0, bisect.bisect_right(passage_starts, term.start) - 1)
-        if p not in sentences_of:
-            sentences_of[p] = sentence_segments(text, *passages[p])
-        sentences = sentences_of[p]
-        k = max(0, bisect.bisect_right([s.start for s in sentences], term.start) - 1)
-        located.append((term, sentences, k))
-
-    # Brand decisions come first: they do not depend on polarity, and may spare model work.
-    decisions = []
-    for term, sentences, k in located:
-        clause = clause_of(text, sentences[k], term.start)
-        earlier = sentences[max(0, k - options.lookback_sentences) : k]
-        decisions.append(_attribute(Segment(term.start, term.end), clause, sentences[k], earlier, branded, starts))
-    if not options.unattributed:
-        kept = [i for i, d in enumerate(decisions) if d is not None]
-        located, decisions = [located[i] for i in kept], [decisions[i] for i in kept]
-
-    queries = [AspectQuery(text[s[k].start : s[k].end], t.start - s[k].start, t.end - s[k].start)
-               for t, s, k in located]
-    scores = scorer.score(queries)
-
+def find_opinions(tokens: TokenizedDocument, states: torch.Tensor, mentions: Sequence[report_types.Mention],
+                  table: AspectTable, head: OpinionHead, config: OpinionHeadConfig) -> tuple[report_types.Opinion, ...]:
+    """The report's opinions, in document order, ids "o1", "o2", ... (`states`: see judge)."""
+    text = tokens.text
+    layout = token_layout(tokens)
+    judged = judge(tokens, layout, states, references_of(mentions, tokens), table, head, config)
+    hits = term_hits(tokens, table) if judged else []
     opinions = []
-    for (term, sentences, k), mention, scored in zip(located, decisions, scores):
-        sentence = sentences[k]
-        aspect = Segment(term.start, term.end)
-        evidence = ()
-        if mention is not None:
-            evidence = (report_types.WeightedSpan(mention.start, mention.end, mention.text, 1.0),)
+    for j in judged:
+        e, r = j.expression, j.reference
+        p = j.probabilities
+        label = HEAD_LABELS[int(ranked(np.asarray(p))[0])]
+        aspect = OVERALL if j.aspect == 0 else table.ids[j.aspect - 1]
         opinions.append(report_types.Opinion(
             id=f"o{len(opinions) + 1}",
-            brand=mention.brand if mention is not None else None,
-            aspect=term.key,
-            polarity=scored.polarity,  # type: ignore[arg-type]  # one of POLARITIES
-            score=scored.score,
-            aspect_span=report_types.Span(term.start, term.end, text[term.start : term.end]),
-            # A neutral term is one the sentence passes no judgement on: no opinion words to show.
-            opinion_spans=() if scored.polarity == "neutral" else _opinion_words(
-                text, sentence, scored, aspect, options, _within(branded, starts, sentence)),
-            mention=mention.id if mention is not None else None,
-            evidence=evidence,
+            brand=r.brand,
+            aspect=aspect,
+            aspect_name=table.name_of(aspect),
+            polarity=label,
+            score=round(p[2] - p[0], DECIMALS),
+            aspect_span=_term_span(tokens, layout, hits, j.aspect - 1, e) if j.aspect else None,
+            opinion_spans=(report_types.Span(e.start, e.end, text[e.start:e.end]),),
+            mention=r.mention,
+            evidence=(report_types.WeightedSpan(*_chars(tokens, r), j.attach),),
         ))
     return tuple(opinions)
 
 
-def summarize_sentiment(
-    opinions: Sequence[report_types.Opinion], text: str
-) -> dict[str, tuple[tuple[report_types.AspectSentiment, ...], float]]:
-    """Per brand: one AspectSentiment per aspect (sorted by aspect id) and the net sentiment, the mean
-    score of all the brand's opinions. Opinions without a brand are left out."""
-    by_brand: dict[str, dict[str, list[report_types.Opinion]]] = {}
-    for o in opinions:
-        if o.brand is not None:
-            by_brand.setdefault(o.brand, {}).setdefault(o.aspect, []).append(o)
-    out = {}
-    for brand, aspects in sorted(by_brand.items()):
-        rows = []
-        for aspect, group in sorted(aspects.items()):
-            positives = [o for o in group if o.polarity == "positive"]
-            negatives = [o for o in group if o.polarity == "negative"]
-            rows.append(report_types.AspectSentiment(
-                aspect=aspect,
-                positive=len(positives),
-                negative=len(negatives),
-                neutral=len(group) - len(positives) - len(negatives),
-                mean_score=sum(o.score for o in group) / len(group),
-                strongest_positive=_covering(max(positives, key=lambda o: o.score), text) if positives else None,
-                strongest_negative=_covering(min(negatives, key=lambda o: o.score), text) if negatives else None,
-            ))
-        scores = [o.score for group in aspects.values() for o in group]
-        out[brand] = (tuple(rows), sum(scores) / len(scores))
-    return out
+def _chars(tokens: TokenizedDocument, r: Reference) -> tuple[int, int, str]:
+    start, end = int(tokens.offsets[r.first, 0]), int(tokens.offsets[r.last - 1, 1])
+    return start, end, tokens.text[start:end]
 
 
-# Opinion words further than this from their term are left out of the summary's evidence span,
-# so that it stays a readable phrase rather than most of a long sentence.
-EVIDENCE_REACH = 60
-
-
-def _covering(opinion: report_types.Opinion, text: str) -> report_types.Span:
-    """The aspect term and its nearby opinion words as one span ("battery life is superb")."""
-    term = opinion.aspect_span
-    near = [s for s in opinion.opinion_spans
-            if max(s.start - term.end, term.start - s.end) <= EVIDENCE_REACH]
-    spans = [term, *near]
-    start, end = min(s.start for s in spans), max(s.end for s in spans)
-    return report_types.Span(start, end, text[start:end])
+def _term_span(tokens: TokenizedDocument, layout: TokenLayout, hits: Sequence[TermHit], aspect: int,
+               e: Expression) -> report_types.Span | None:
+    """The aspect's term nearest the expression within its sentence, if the sentence holds one."""
+    sentence = layout.sentence[e.first]
+    near = [h for h in hits if h.aspect == aspect and layout.sentence[h.first] == sentence]
+    if not near:
+        return None
+    h = min(near, key=lambda h: (abs(h.first - e.first), h.first))
+    start, end = int(tokens.offsets[h.first, 0]), int(tokens.offsets[h.last - 1, 1])
+    return report_types.Span(start, end, tokens.text[start:end])
