@@ -80,7 +80,8 @@ def linking_head(
     key = json.dumps({"brands": [str(b) for b in brands], "gap": str(gap), "renamed": renamed, "distance": distance,
                       "held_out": held_out, "seed": seed, "max_documents": max_documents, "features": FEATURES,
                       "sense_features": SENSE_FEATURES, "encoder": str(source_dir)}, sort_keys=True)
-    if examples is not None and examples.is_file():
+    reused = examples is not None and examples.is_file()
+    if reused:
         saved = torch.load(examples, weights_only=False)
         if saved.get("key") != key:
             raise BrandscanError(f"--examples {examples}: made with other data options or features; remove it")
@@ -120,7 +121,7 @@ def linking_head(
         log(f"gap_validation: {figures['gap_validation']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, renamed, distance,
-                                                held_out))
+                                                held_out, reused))
     print(json.dumps({k: v for k, v in figures.items() if k != "history"}, sort_keys=True))
 
 
@@ -170,7 +171,7 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
 
 
 def _card(sources: dict, config, command: str, figures: dict, seconds: float, renamed: int,  # type: ignore[no-untyped-def]
-          distance: int, held_out: float) -> str:
+          distance: int, held_out: float, reused: bool) -> str:
     import json
 
     lines = [
@@ -193,7 +194,8 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
         f"weight decay {config.weight_decay}, batch {config.batch} queries, {config.width} brands per query, "
         f"head width {config.pair_width}, dropout {config.dropout}, no anchor vectors in the pair MLP "
         "(LinkingHeadConfig.entity_vectors); then the none and sense shifts calibrated on the held-out documents",
-        f"- CPU, {seconds:.0f} s in all (encoder passes included)", f"- command: `{command}`", "",
+        f"- CPU, {seconds:.0f} s in all " + ("(the encoder passes' examples read from the --examples file of an "
+                                              "earlier run with the same options)" if reused else "(encoder passes included)"), f"- command: `{command}`", "",
         "## Figures (held-out train documents; GAP validation)",
         "```json", json.dumps({k: v for k, v in figures.items() if k != "history"}, indent=2, sort_keys=True), "```",
         "", "Corpus dev figures (`brandscan eval brands corpus/brands/dev --catalog minimal`) are in DEV_FIGURES.md.", "",

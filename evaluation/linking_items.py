@@ -12,11 +12,11 @@ from torch import Tensor
 
 from brandscan.engine.model.encoder import Encoder
 from brandscan.engine.stages.encode import encoder_pass, global_positions
+from brandscan.engine.stages.linking.features import build_features
 from brandscan.engine.stages.linking.head import (
     EntitySpec,
     LinkingHead,
     QuerySpec,
-    build_features,
     initial_positions,
     sentence_initial,
 )

@@ -29,10 +29,10 @@ from brandscan.engine.stages.linking.decide import (
     link_queries,
     sense_inputs,
 )
+from brandscan.engine.stages.linking.features import build_features
 from brandscan.engine.stages.linking.head import (
     LinkingHead,
     LinkingHeadConfig,
-    build_features,
     initial_positions,
     sentence_initial,
 )

@@ -26,6 +26,7 @@ from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import DocState, EncodedStates
 from brandscan.engine.stages.linking.attribution import RowWeights, rollout_rows
 from brandscan.engine.stages.linking.evidence import evidence_spans, merge_rows, row_weight_arrays
+from brandscan.engine.stages.linking.features import chunk_features, feature_context
 from brandscan.engine.stages.linking.head import (
     NO_SPEAKER,
     OTHER_SPEAKER,
@@ -33,8 +34,6 @@ from brandscan.engine.stages.linking.head import (
     EntitySpec,
     LinkingHead,
     QuerySpec,
-    chunk_features,
-    feature_context,
     initial_positions,
     load_head,
     sentence_initial,

@@ -1,0 +1,227 @@
+"""The linking head's inputs: per query, per brand, the vectors and the FEATURES (head.py names them).
+
+feature_context computes a document's share once (anchor states, attention mass per attention row,
+linear in tokens, anchors and rows); chunk_features builds the inputs for a chunk of queries,
+vectorised over queries. The same code serves training (differentiable through the states) and
+analysis, so the head sees one distribution.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from brandscan.engine.model.rows import RowAttention
+from brandscan.engine.stages.linking.head import (
+    ANCHOR_WINDOW,
+    FAR_PASSAGES,
+    FEATURE_WINDOW,
+    FEATURES,
+    KINDS,
+    LEARNED,
+    NO_SPEAKER,
+    EntitySpec,
+    Feature,
+    QuerySpec,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureContext:
+    """What every chunk of a document's queries reads: anchors, their vectors, attention mass per row."""
+
+    hidden: Tensor  # (n, d)
+    anchor_vecs: Tensor  # (A, d) mean state of each anchor, entity by entity, in start order
+    anchor_start: np.ndarray  # (A,) first token of each anchor
+    first: np.ndarray  # (n_entities + 1,) offset of each entity's anchors in the flat arrays
+    mass_rows: Tensor  # (r, n_entities) attention mass each attention row gave each entity's anchors
+    row_index: np.ndarray  # (n,) position -> its row in mass_rows, -1 when not a row
+    passage_of: np.ndarray  # (n,)
+    initial: np.ndarray  # (n,) bool sentence-initial
+    window: int
+
+
+def _span_means(hidden: Tensor, spans: Sequence[tuple[int, int]]) -> Tensor:
+    """(S, d) the mean state of each token span, in one index_add (linear, differentiable)."""
+    if not spans:
+        return hidden.new_zeros(0, hidden.shape[1])
+    lengths = np.array([max(t - s, 1) for s, t in spans], dtype=np.int64)
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    segment = np.repeat(np.arange(len(spans)), lengths)
+    offset = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    tokens = torch.from_numpy(starts[segment] + offset).to(hidden.device)
+    sums = hidden.new_zeros(len(spans), hidden.shape[1]).index_add(0, torch.from_numpy(segment).to(hidden.device),
+                                                                   hidden[tokens])
+    return sums / torch.from_numpy(lengths).to(device=hidden.device, dtype=hidden.dtype)[:, None]
+
+
+def feature_context(hidden: Tensor, attention: RowAttention, passage_of: np.ndarray,
+                    entities: Sequence[EntitySpec], window: int, initial: np.ndarray | None = None) -> FeatureContext:
+    """The per-document part of the features, linear in tokens, anchors and attention rows."""
+    n = hidden.shape[0]
+    device = hidden.device
+    spans = [sorted(e.anchors) for e in entities]
+    flat = [span for anchors in spans for span in anchors]
+    first = np.cumsum([0] + [len(a) for a in spans]).astype(np.int64)
+    anchor_start = np.array([s for s, _ in flat], dtype=np.int64)
+    n_ent = max(len(entities), 1)
+    entity_of = torch.full((n + 1,), n_ent, dtype=torch.long, device=device)  # slot n_ent = no entity
+    for e, anchors in enumerate(spans):
+        for s, t in anchors:
+            entity_of[s:t] = e
+    keys = attention.keys
+    slot = entity_of[torch.where(keys < 0, torch.full_like(keys, n), keys)]  # (r, K)
+    probs = attention.head_mean()  # (r, K)
+    per_row = probs.new_zeros(len(attention.rows), n_ent + 1).scatter_add(1, slot, probs)[:, :n_ent]
+    row_index = np.full(n, -1, dtype=np.int64)
+    row_index[attention.rows.cpu().numpy()] = np.arange(len(attention.rows))
+    return FeatureContext(hidden, _span_means(hidden, flat), anchor_start, first, per_row, row_index, passage_of,
+                          np.zeros(n, dtype=bool) if initial is None else initial, window)
+
+
+def build_features(
+    hidden: Tensor,
+    attention: RowAttention,
+    passage_of: np.ndarray,
+    queries: Sequence[QuerySpec],
+    entities: Sequence[EntitySpec],
+    window: int,
+    initial: np.ndarray | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2)).
+
+    `initial` (n,) bool marks tokens that open a sentence (sentence_initial()); None: all False.
+    One call holds (Q, E, d) tensors: analysis calls chunk_features a chunk of queries at a time."""
+    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial), queries)
+
+
+def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """build_features for some queries of the document `ctx` describes, vectorised over queries."""
+    hidden = ctx.hidden
+    device, dtype = hidden.device, hidden.dtype
+    Q = len(queries)
+    E = max([len(q.entities) for q in queries] + [1])
+    ent = np.full((Q, E), -1, dtype=np.int64)
+    for qi, q in enumerate(queries):
+        ent[qi, :len(q.entities)] = q.entities
+    valid = ent >= 0
+    qs = np.array([q.tok_start for q in queries], dtype=np.int64)
+    qe = np.array([q.tok_end for q in queries], dtype=np.int64)
+
+    # Per (query, entity): anchors before, the previous and next anchor, the nearest one.
+    before = np.zeros((Q, E), dtype=np.int64)
+    total = np.zeros((Q, E), dtype=np.int64)
+    previous = np.full((Q, E), -1, dtype=np.int64)
+    following = np.full((Q, E), -1, dtype=np.int64)  # first anchor starting at or after the query's end
+    nearest = np.zeros((Q, E), dtype=np.int64)  # index into the flat anchors
+    closest = np.full((Q, E), np.iinfo(np.int64).max, dtype=np.int64)  # token distance to the nearest anchor
+    window_idx = np.zeros((Q, E, ANCHOR_WINDOW), dtype=np.int64)
+    window_ok = np.zeros((Q, E, ANCHOR_WINDOW), dtype=bool)
+    for e in np.unique(ent[valid]):
+        qi, ei = np.nonzero(ent == e)
+        lo, hi = int(ctx.first[e]), int(ctx.first[e + 1])
+        starts = ctx.anchor_start[lo:hi]
+        count = len(starts)
+        if not count:
+            continue
+        pos = qs[qi]
+        cb = np.searchsorted(starts, pos, side="left")  # anchors starting before the query
+        ca = np.searchsorted(starts, qe[qi], side="left")
+        before[qi, ei], total[qi, ei] = cb, count
+        prev = np.where(cb > 0, starts[np.maximum(cb - 1, 0)], -1)
+        nxt0 = np.where(cb < count, starts[np.minimum(cb, count - 1)], -1)
+        previous[qi, ei] = prev
+        following[qi, ei] = np.where(ca < count, starts[np.minimum(ca, count - 1)], -1)
+        # Ties go to the earlier anchor: one at or after the query counts one token farther.
+        take_prev = (cb > 0) & ((cb >= count) | (pos - prev <= nxt0 - pos + 1))
+        nearest[qi, ei] = lo + np.where(take_prev, cb - 1, cb)
+        closest[qi, ei] = np.minimum(np.where(cb > 0, pos - prev, closest[qi, ei]),
+                                     np.where(cb < count, nxt0 - pos, closest[qi, ei]))
+        first = np.clip(cb - ANCHOR_WINDOW // 2, 0, max(count - ANCHOR_WINDOW, 0))
+        local = first[:, None] + np.arange(ANCHOR_WINDOW)[None, :]
+        window_ok[qi, ei] = local < count
+        window_idx[qi, ei] = lo + np.minimum(local, count - 1)
+
+    numeric = np.zeros((Q, E, len(FEATURES)), dtype=np.float32)
+    has_prev = before > 0
+    cap = math.log1p(FEATURE_WINDOW)
+    numeric[..., Feature.HAS_PREVIOUS] = has_prev
+    numeric[..., Feature.LOG_TOKENS_PREVIOUS] = np.where(
+        has_prev, np.minimum(np.log1p(np.maximum(qs[:, None] - previous, 0)), cap) / 10, 0.0)
+    has_next = following >= 0
+    numeric[..., Feature.HAS_NEXT] = has_next
+    numeric[..., Feature.LOG_TOKENS_NEXT] = np.where(
+        has_next, np.minimum(np.log1p(np.maximum(following - qs[:, None], 0)), cap) / 10, 0.0)
+    back = ctx.passage_of[qs][:, None] - ctx.passage_of[np.maximum(previous, 0)]
+    numeric[..., Feature.PREVIOUS_SAME_PASSAGE] = has_prev & (back == 0)
+    numeric[..., Feature.PREVIOUS_1_3_PASSAGES] = has_prev & (back > 0) & (back <= FAR_PASSAGES)
+    numeric[..., Feature.PREVIOUS_FAR] = has_prev & (back > FAR_PASSAGES)
+    numeric[..., Feature.IN_WINDOW] = closest <= ctx.window // 2
+    numeric[..., Feature.LOG_ANCHORS_BEFORE] = np.log1p(before)
+    numeric[..., Feature.LOG_ANCHORS_TOTAL] = np.log1p(total)
+    all_before = (before * valid).sum(axis=1, keepdims=True)
+    numeric[..., Feature.SALIENCE_SHARE] = np.where(all_before > 0, before / np.maximum(all_before, 1), 0.0)
+    named = has_prev & valid
+    numeric[..., Feature.ONLY_PREVIOUS] = named & (named.sum(axis=1, keepdims=True) == 1)
+    # Rank by the nearest preceding anchor, later first; ties (none before) keep entity order.
+    p = np.where(valid, previous, -2)
+    order = np.arange(E)
+    ahead = (p[:, None, :] > p[:, :, None]) | ((p[:, None, :] == p[:, :, None]) & (order[None, :] < order[:, None])[None])
+    rank = (ahead & valid[:, None, :]).sum(axis=2)
+    numeric[..., Feature.MOST_RECENT] = has_prev & (rank == 0)
+    numeric[..., Feature.LOG_RECENCY_RANK] = np.log1p(rank)
+    numeric[..., Feature.LOG_CANDIDATES] = np.log1p(valid.sum(axis=1, keepdims=True))
+    a_initial = np.where(has_prev, ctx.initial[np.maximum(previous, 0)], False)
+    q_initial = ctx.initial[qs][:, None]
+    numeric[..., Feature.ANCHOR_SENTENCE_INITIAL] = a_initial
+    numeric[..., Feature.QUERY_SENTENCE_INITIAL] = q_initial
+    numeric[..., Feature.PARALLEL] = a_initial & q_initial
+    speaker = np.array([q.speaker for q in queries], dtype=np.int64)[:, None]
+    numeric[..., Feature.IN_TURN] = np.array([q.in_turn for q in queries])[:, None]
+    numeric[..., Feature.SPEAKER_ENTITY] = speaker == ent
+    numeric[..., Feature.SPEAKER_OTHER] = (speaker != NO_SPEAKER) & (speaker != ent)
+    for qi, q in enumerate(queries):
+        for ei, e in enumerate(q.entities):
+            numeric[qi, ei, Feature.NOUN_FITS] = e in q.fits
+    numeric *= valid[..., None]
+
+    kind = np.zeros((Q, len(KINDS) + 2), dtype=np.float32)
+    for qi, q in enumerate(queries):
+        kind[qi, KINDS.index(q.kind if q.kind in KINDS else "nominal")] = 1.0
+        kind[qi, len(KINDS)] = float(q.in_turn)
+        kind[qi, len(KINDS) + 1] = float(q.speaker != NO_SPEAKER)
+
+    # The learned columns: attention mass and cosines, differentiable through the states.
+    qvec = _span_means(hidden, list(zip(qs.tolist(), qe.tolist())))  # (Q, d)
+    lengths = qe - qs
+    segment = np.repeat(np.arange(Q), lengths)
+    positions = np.repeat(qs, lengths) + np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rows = ctx.row_index[positions]
+    kept = rows >= 0
+    n_ent = ctx.mass_rows.shape[1]
+    mass_sum = ctx.mass_rows.new_zeros(Q, n_ent).index_add(
+        0, torch.from_numpy(segment[kept]).to(device), ctx.mass_rows[torch.from_numpy(rows[kept]).to(device)])
+    row_count = np.maximum(np.bincount(segment[kept], minlength=Q), 1)
+    mass_q = mass_sum / torch.from_numpy(row_count).to(device=device, dtype=mass_sum.dtype)[:, None]
+    ent_t = torch.from_numpy(np.maximum(ent, 0)).to(device)
+    mask = torch.from_numpy(valid).to(device)
+    mass = torch.gather(mass_q, 1, ent_t)  # (Q, E)
+    if len(ctx.anchor_start):
+        cos = torch.nn.functional.normalize(qvec, dim=-1) @ torch.nn.functional.normalize(ctx.anchor_vecs, dim=-1).T
+        near_t = torch.from_numpy(nearest).to(device)
+        near_cos = torch.gather(cos, 1, near_t)  # (Q, E)
+        windowed = torch.gather(cos, 1, torch.from_numpy(window_idx.reshape(Q, -1)).to(device)).reshape(Q, E, -1)
+        max_cos = windowed.masked_fill(~torch.from_numpy(window_ok).to(device), -1.0).amax(dim=-1)
+        evec = ctx.anchor_vecs[near_t] * mask[..., None]  # (Q, E, d)
+    else:
+        near_cos = max_cos = hidden.new_zeros(Q, E)
+        evec = hidden.new_zeros(Q, E, hidden.shape[1])
+    # ATTENTION_MASS, LOG_ATTENTION_MASS, MAX_COSINE, NEAREST_COSINE: in column order
+    learned = torch.stack([mass, torch.log(mass + 1e-4), max_cos, near_cos], dim=-1)  # (Q, E, LEARNED)
+    numeric_t = torch.from_numpy(numeric).to(device=device, dtype=dtype)
+    feats = torch.cat([learned.to(dtype), numeric_t[..., LEARNED:]], dim=-1) * mask[..., None]
+    return qvec, evec, feats, mask, torch.from_numpy(kind).to(device=device, dtype=dtype)
