@@ -27,7 +27,7 @@ def long_text(analyzer: Analyzer, tokens: int) -> str:
     sources = [str(p) for p in sorted(EXAMPLES.glob("*.txt"))] + [str(EXAMPLES / "annual-report-excerpt.md")]
     texts = [d.text for d in iter_documents(sources, ReadOptions()) if isinstance(d, Document)]
     base = "\n\n".join(texts)
-    per_copy = len(analyzer.tokenizer.encode(base, add_special_tokens=False).ids)
+    per_copy = len(analyzer.front.tokenizer.encode(base, add_special_tokens=False).ids)
     return "\n\n".join([base] * max(1, round(tokens / per_copy)))
 
 

@@ -139,8 +139,15 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
         cr = torch.tensor([pairs[p][1] for p in chosen_pairs])
         probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck]).softmax(-1).numpy()
         used = sorted({int(k) for k in ck})
-        terms = term_hits(tokens, table)
-        lex = torch.from_numpy(np.stack([aspect_features(layout, (expressions[k].first, expressions[k].last), terms,
+        by_sentence: dict[int, list[TermHit]] = {}
+        for hit in term_hits(tokens, table):
+            by_sentence.setdefault(int(layout.sentence[hit.first]), []).append(hit)
+
+        def near(k: int) -> list[TermHit]:  # aspect_features reads the expression's sentence and the one before
+            s = int(layout.sentence[expressions[k].first])
+            return by_sentence.get(s - 1, []) + by_sentence.get(s, [])
+
+        lex = torch.from_numpy(np.stack([aspect_features(layout, (expressions[k].first, expressions[k].last), near(k),
                                                          len(table.ids)) for k in used]))
         aspect_logits = head.aspect(pooled.context[used], table.keys, lex).numpy()
     aspect_of = {k: int(ranked(aspect_logits[j])[0]) for j, k in enumerate(used)}
