@@ -49,8 +49,9 @@ def evidence_spans(
     size = len(weights) if isinstance(weights, dict) else len(weights[0])
     # Only the heaviest keys can make the top words; a row has w + g keys, and growing every one
     # of them to its word in Python cost more than the rest of linking on long documents. When
-    # those are all special tokens, stopwords or the candidate itself, every key is read.
-    for k in (max(64, 8 * top), size):
+    # those are all special tokens, stopwords or the candidate itself, four times as many are read, then
+    # every key.
+    for k in (max(64, 8 * top), max(256, 32 * top), size):
         words: dict[tuple[int, int], float] = {}
         for position, weight in _heaviest(weights, k):
             if tokens.is_special[position]:
