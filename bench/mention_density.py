@@ -23,20 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "brands_eval"
-CATALOG = """brands:
-  - id: apple
-    name: Apple
-    ambiguous: true
-    category: consumer electronics
-  - id: amazon
-    name: Amazon
-    ambiguous: true
-    category: retailer
-  - id: delta
-    name: Delta Air Lines
-    aliases: [Delta]
-    category: airline
-"""
 DENSE = ("Apple said it would. Amazon said it did. They said Apple and Amazon were it. "
          "Delta said they and it and Apple were there. ")
 
@@ -84,14 +70,11 @@ def main() -> None:
     tokenizer = load_tokenizer(load_model(None).tokenizer_file)
     ordinary = fill("\n\n".join(d.text for d in read_brand_docs(FIXTURES)) + "\n\n", args.tokens, tokenizer)
     dense = fill(DENSE, args.tokens, tokenizer)
-    with tempfile.TemporaryDirectory() as tmp:
-        catalog = Path(tmp) / "catalog.yaml"
-        catalog.write_text(CATALOG + "\n".join((FIXTURES / "catalog.yaml").read_text().splitlines()[1:]) + "\n")
-        rows = []
-        for name, text in (("ordinary", ordinary), ("dense", dense)):
-            n = len(tokenizer.encode(text, add_special_tokens=False).ids)
-            seconds, peak, mentions = run(text, catalog, args.threads)
-            rows.append((name, n, mentions, seconds, peak))
+    rows = []
+    for name, text in (("ordinary", ordinary), ("dense", dense)):  # the fixture catalogue: Apple, Amazon, Delta
+        n = len(tokenizer.encode(text, add_special_tokens=False).ids)
+        seconds, peak, mentions = run(text, FIXTURES / "catalog.yaml", args.threads)
+        rows.append((name, n, mentions, seconds, peak))
     print(f"{'document':<10} {'tokens':>8} {'mentions':>9} {'seconds':>8} {'peak GiB':>9}")
     for name, n, mentions, seconds, peak in rows:
         print(f"{name:<10} {n:>8} {mentions:>9} {seconds:>8.1f} {peak:>9.2f}")
