@@ -51,9 +51,6 @@ class AnalyzerConfig:
     evidence_spans: int = 5  # top evidence spans kept per linked mention
     author: str | None = None  # brand id that wrote the documents: "we/our/us" link to it
     include_text: bool = False  # put the analyzed text in each report
-    # Also score aspect terms that no brand mention claims (reported with brand null). Off by
-    # default: they feed no brand's figures, and encoding their sentences costs time.
-    unbranded_opinions: bool = False
 
     def __post_init__(self) -> None:
         check_dtype(self.dtype)
