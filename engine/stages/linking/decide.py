@@ -26,7 +26,7 @@ from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import DocState, EncodedStates
 from brandscan.engine.stages.linking.attribution import RowWeights, rollout_rows
 from brandscan.engine.stages.linking.evidence import evidence_spans, merge_rows, row_weight_arrays
-from brandscan.engine.stages.linking.features import chunk_features, feature_context
+from brandscan.engine.stages.linking.features import chunk_features, feature_context, span_means
 from brandscan.engine.stages.linking.head import (
     NO_SPEAKER,
     OTHER_SPEAKER,
@@ -174,8 +174,7 @@ def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequ
                     np.log1p(len(brands_in.get(passage, set()) - {brand})))
     if not spans:
         return hidden.new_zeros(0, hidden.shape[1]), hidden.new_zeros(0, len(SENSE_FEATURES))
-    vec = torch.stack([hidden[s:t].mean(dim=0) for s, t in spans])
-    return vec, torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)
+    return span_means(hidden, spans), torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)
 
 
 def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Candidate],

@@ -45,18 +45,25 @@ class FeatureContext:
     window: int
 
 
-def _span_means(hidden: Tensor, spans: Sequence[tuple[int, int]]) -> Tensor:
-    """(S, d) the mean state of each token span, in one index_add (linear, differentiable)."""
-    if not spans:
-        return hidden.new_zeros(0, hidden.shape[1])
-    lengths = np.array([max(t - s, 1) for s, t in spans], dtype=np.int64)
+def span_tokens(spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(segment, position) of every token of every span, flattened: span i's tokens carry segment i."""
+    lengths = np.array([t - s for s, t in spans], dtype=np.int64)
     starts = np.array([s for s, _ in spans], dtype=np.int64)
     segment = np.repeat(np.arange(len(spans)), lengths)
     offset = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    tokens = torch.from_numpy(starts[segment] + offset).to(hidden.device)
-    sums = hidden.new_zeros(len(spans), hidden.shape[1]).index_add(0, torch.from_numpy(segment).to(hidden.device),
-                                                                   hidden[tokens])
-    return sums / torch.from_numpy(lengths).to(device=hidden.device, dtype=hidden.dtype)[:, None]
+    return segment, starts[segment] + offset
+
+
+def span_means(hidden: Tensor, spans: Sequence[tuple[int, int]]) -> Tensor:
+    """(S, d) the mean state of each (non-empty) token span, in one index_add (linear, differentiable)."""
+    if not spans:
+        return hidden.new_zeros(0, hidden.shape[1])
+    segment, positions = span_tokens(spans)
+    device = hidden.device
+    sums = hidden.new_zeros(len(spans), hidden.shape[1]).index_add(0, torch.from_numpy(segment).to(device),
+                                                                   hidden[torch.from_numpy(positions).to(device)])
+    lengths = np.maximum(np.bincount(segment, minlength=len(spans)), 1)
+    return sums / torch.from_numpy(lengths).to(device=device, dtype=hidden.dtype)[:, None]
 
 
 def feature_context(hidden: Tensor, attention: RowAttention, passage_of: np.ndarray,
@@ -79,7 +86,7 @@ def feature_context(hidden: Tensor, attention: RowAttention, passage_of: np.ndar
     per_row = probs.new_zeros(len(attention.rows), n_ent + 1).scatter_add(1, slot, probs)[:, :n_ent]
     row_index = np.full(n, -1, dtype=np.int64)
     row_index[attention.rows.cpu().numpy()] = np.arange(len(attention.rows))
-    return FeatureContext(hidden, _span_means(hidden, flat), anchor_start, first, per_row, row_index, passage_of,
+    return FeatureContext(hidden, span_means(hidden, flat), anchor_start, first, per_row, row_index, passage_of,
                           np.zeros(n, dtype=bool) if initial is None else initial, window)
 
 
@@ -196,10 +203,8 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
         kind[qi, len(KINDS) + 1] = float(q.speaker != NO_SPEAKER)
 
     # The learned columns: attention mass and cosines, differentiable through the states.
-    qvec = _span_means(hidden, list(zip(qs.tolist(), qe.tolist())))  # (Q, d)
-    lengths = qe - qs
-    segment = np.repeat(np.arange(Q), lengths)
-    positions = np.repeat(qs, lengths) + np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    qvec = span_means(hidden, list(zip(qs.tolist(), qe.tolist())))  # (Q, d)
+    segment, positions = span_tokens(list(zip(qs.tolist(), qe.tolist())))
     rows = ctx.row_index[positions]
     kept = rows >= 0
     n_ent = ctx.mass_rows.shape[1]
