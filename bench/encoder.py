@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/encoder.py                       # 4k,16k,64k,256k,1m; all peers that fit
     .venv/bin/python bench/encoder.py --sizes 4k,16k --dtypes fp32,bf16 --threads 2
+    .venv/bin/python bench/encoder.py --sizes 16k --impls longformer,brandscan --dtypes fp32,int8 --threads 2
     .venv/bin/python bench/encoder.py --sizes 4k,16k --impls brandscan,brandscan-compiled --threads 2
 
 Every (implementation, size, dtype) runs in its own subprocess, so the peak RSS printed is that
@@ -10,7 +11,9 @@ run's own. Peers: Hugging Face transformers' LongformerModel (random init, same 
 layers with a window covering the input). transformers is needed for the Longformer peer only
 (`.venv/bin/pip install transformers`); it is not a brandscan dependency. The FLOP-rate column is
 the encoder's useful work (about 24 MFLOP per token) over the matrix-product peak of this machine in
-that dtype, measured at the start of the run.
+that dtype, measured at the start of the run (int8 rows: over the float32 peak, the rate a float32
+encoder would need to match them). int8 is brandscan's `--dtype int8` (engine/model/int8.py); its
+peers run in float32.
 
 brandscan-compiled is brandscan's encoder with each layer's per-chunk body (projections, window +
 global attention, merge, feed-forward, LayerNorms) run under torch.compile (inductor, dynamic
@@ -59,7 +62,7 @@ def peak_rss_gb() -> float:
 def matmul_peak(dtype_name: str) -> float:
     import torch
 
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    dtype = {"fp32": torch.float32, "int8": torch.float32, "bf16": torch.bfloat16}[dtype_name]
     a, b = torch.randn(4096, HIDDEN, dtype=dtype), torch.randn(HIDDEN, FFN, dtype=dtype)
     a @ b
     start, reps = time.perf_counter(), 0
@@ -114,7 +117,7 @@ def child(impl: str, n: int, dtype_name: str, threads: int, scope: str, pairs: i
     import torch
 
     torch.set_num_threads(threads)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    dtype = {"fp32": torch.float32, "int8": torch.float32, "bf16": torch.bfloat16}[dtype_name]
     ids, pos, glob, markers = document(n)
     if impl == "longformer":
         from transformers import LongformerConfig, LongformerModel
@@ -133,8 +136,8 @@ def child(impl: str, n: int, dtype_name: str, threads: int, scope: str, pairs: i
     else:
         from brandscan.engine.model.loader import load_model
 
-        model = load_model(dtype={"fp32": "float32", "bf16": "bfloat16"}[dtype_name], threads=threads)
-        encoder = model.encoder
+        model = load_model(dtype={"fp32": "float32", "int8": "int8", "bf16": "bfloat16"}[dtype_name], threads=threads)
+        encoder = model.for_inference(model.encoder)
         window = 2 * n if impl == "dense" else None  # a window covering the input: the dense path
         if impl == "brandscan-compiled":
             compiled = compile_layers(encoder, scope)
@@ -201,7 +204,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="4k,16k,64k,256k,1m")
     parser.add_argument("--impls", default="longformer,brandscan,dense",
                         help="comma-separated: longformer, brandscan, brandscan-compiled, dense")
-    parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, bf16")
+    parser.add_argument("--dtypes", default="fp32", help="comma-separated: fp32, bf16, int8 (brandscan only)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--compile-scope", default="chunk", choices=COMPILE_SCOPES,
@@ -234,8 +237,8 @@ def main() -> None:
         baseline = {}
         for dtype in dtypes:
             for impl in args.impls.split(","):
-                if n > PEER_LIMIT.get(impl, n):
-                    continue
+                if n > PEER_LIMIT.get(impl, n) or (dtype == "int8" and impl != "brandscan"):
+                    continue  # the peers have no int8 path here: they run in fp32
                 r = run_child(impl, n, dtype, args.threads, args.timeout, args.compile_scope, args.cold_compile,
                               args.pairs)
                 results.append(r)

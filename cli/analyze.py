@@ -92,7 +92,7 @@ def analyze(
         str | None, typer.Option("--model", envvar="BRANDSCAN_MODEL", help="Model name or directory.")
     ] = None,
     dtype: Annotated[
-        str | None, typer.Option("--dtype", help="Encoder dtype: auto, float32, bfloat16.")
+        str | None, typer.Option("--dtype", help="Encoder dtype: auto, float32, bfloat16, int8 (CPU).")
     ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="Torch threads (default: all cores).")

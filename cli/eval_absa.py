@@ -23,6 +23,7 @@ def absa(
     head: Path | None = typer.Option(None, "--head", help="Sentiment head directory (default: the model's)."),
     device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
+    dtype: str = typer.Option("auto", "--dtype", help="Encoder dtype: auto, float32, bfloat16, int8 (CPU)."),
 ) -> None:
     """Score every aspect term of FILE and print accuracy and macro-F1 (3 classes, conflict dropped)."""
     import json
@@ -38,7 +39,7 @@ def absa(
     if split not in SPLITS:
         raise ConfigError(f"--split {split!r}: expected one of: {', '.join(SPLITS)}")
     sentences = read_absa(file, split=split)  # type: ignore[arg-type]
-    scorer = load_sentiment(model, head, device=device, threads=threads)
+    scorer = load_sentiment(model, head, device=device, threads=threads, dtype=dtype)
     figures = evaluate(scorer, sentences)
     if fmt == "json":
         record = {

@@ -18,6 +18,7 @@ _MODEL = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Model nam
 _HEADS = typer.Option(None, "--head", help="Linking head + adapter directory (default: the model's).")
 _DEVICE = typer.Option("cpu", "--device", help="Torch device: cpu, cuda.")
 _FORMAT = typer.Option("text", "--format", "-f", help="text (a table) or json (one object).")
+_DTYPE = typer.Option("float32", "--dtype", help="Encoder dtype: auto, float32, bfloat16, int8 (CPU).")
 
 
 def _check_format(fmt: str) -> None:
@@ -40,6 +41,7 @@ def _emit(figures: dict, fmt: str) -> None:
 def gap(
     file: Path = typer.Argument(..., help="A GAP TSV file (e.g. gap-validation.tsv)."),
     fmt: str = _FORMAT, model: str | None = _MODEL, head: Path | None = _HEADS, device: str = _DEVICE,
+    dtype: str = _DTYPE,
 ) -> None:
     """GAP's official figures: F1 masculine, feminine, overall, and bias (F/M)."""
     _check_format(fmt)
@@ -49,7 +51,7 @@ def gap(
     from brandscan.evaluation.linking_runs import evaluate_gap
 
     rows = read_gap(file)
-    loaded, encoder, linker = load_linking(model, device, heads=head)
+    loaded, encoder, linker = load_linking(model, device, dtype, heads=head)
     s = evaluate_gap(encoder, linker.head.to(device), rows, load_tokenizer(loaded.tokenizer_file),
                      loaded.config.window, loaded.config.global_budget, device)
     _emit({"file": str(file), "pairs": s.pairs, "f1_masculine": s.masculine, "f1_feminine": s.feminine,
@@ -60,6 +62,7 @@ def coref(
     folder: Path = typer.Argument(..., help="A GUM folder (conllu/ + conll_gum/) or LitBank folder (brat_tsv/)."),
     split: str = typer.Option("dev", "--split", help="train or dev."),
     fmt: str = _FORMAT, model: str | None = _MODEL, head: Path | None = _HEADS, device: str = _DEVICE,
+    dtype: str = _DTYPE,
 ) -> None:
     """Antecedent accuracy of pronouns and definite nominals, by passage distance to the gold entity."""
     _check_format(fmt)
@@ -76,7 +79,7 @@ def coref(
         docs, source = read_litbank(folder, split), "litbank"
     else:
         raise BrandscanError(f"{folder}: expected a GUM folder (conllu/, conll_gum/) or a LitBank folder (brat_tsv/)")
-    loaded, encoder, linker = load_linking(model, device, heads=head)
+    loaded, encoder, linker = load_linking(model, device, dtype, heads=head)
     s = evaluate_coref(encoder, linker.head.to(device), docs, source, load_tokenizer(loaded.tokenizer_file),
                        loaded.config.window, loaded.config.global_budget, device)
     figures: dict = {"corpus": source, "split": split, "documents": len(docs),
@@ -96,19 +99,21 @@ def brands(
     fmt: str = _FORMAT, model: str | None = _MODEL,
     catalog: str = typer.Option("full", "--catalog", help="full, or minimal: drop nouns, context and number."),
     baselines_only: bool = typer.Option(False, "--baselines-only", help="Skip the model: counts and floors only."),
+    dtype: str = typer.Option("auto", "--dtype", help="Encoder dtype: auto, float32, bfloat16, int8 (CPU)."),
 ) -> None:
     """Counts of the gold, then every figure of the model beside the nearest-brand and most-frequent-brand
     baselines of the same run (docs/brand-eval-format.md)."""
     _check_format(fmt)
     import json
 
-    from brandscan.engine.config import AnalyzerConfig
+    from brandscan.engine.config import AnalyzerConfig, check_dtype
     from brandscan.engine.errors import ConfigError
     from brandscan.evaluation.brand_runs import CATALOG_MODES, evaluate_brands
 
     if catalog not in CATALOG_MODES:
         raise ConfigError(f"--catalog {catalog!r}: expected one of: {', '.join(CATALOG_MODES)}")
-    result = evaluate_brands(folder, catalog, AnalyzerConfig(model=model), with_model=not baselines_only)
+    config = AnalyzerConfig(model=model, dtype=check_dtype(dtype, "--dtype"))
+    result = evaluate_brands(folder, catalog, config, with_model=not baselines_only)
     if fmt == "json":
         typer.echo(json.dumps(result, sort_keys=True))
         return

@@ -18,7 +18,7 @@ from brandscan.engine.catalog.loader import compose
 from brandscan.engine.errors import ConfigError
 
 # The one vocabulary for the encoder dtype: config files, `--dtype` and the model loader use it.
-Dtype = Literal["auto", "float32", "bfloat16"]
+Dtype = Literal["auto", "float32", "bfloat16", "int8"]
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 ATTRIBUTIONS = ("attention", "rollout")
 # The encoder's sliding window: a query sees w/2 keys on each side, so w is even.
@@ -42,7 +42,7 @@ def check_window(value: int | None, name: str = "window") -> int | None:
 @dataclass(frozen=True)
 class AnalyzerConfig:
     model: str | None = None  # model name or directory; None = the embedded default model
-    dtype: Dtype = "auto"  # encoder dtype: auto (bfloat16 where this machine runs it fast), float32, bfloat16
+    dtype: Dtype = "auto"  # encoder dtype: auto (bfloat16 where this machine runs it fast, else float32), float32, bfloat16, int8 (CPU)
     threads: int | None = None  # torch threads; None = all cores
     passage_tokens: int = 510  # word pieces per passage; +2 for [CLS]/[SEP] fills 512 positions
     window: int | None = None  # sliding window w (keys within +-w/2); None = the model's (256)

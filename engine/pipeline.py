@@ -89,7 +89,7 @@ class Analyzer:
             name=model.name,
             sha256=model.sha256,
             window=self.window,
-            dtype=str(model.dtype).removeprefix("torch."),
+            dtype=model.dtype_name,
             global_budget=self.global_budget,
         )
 

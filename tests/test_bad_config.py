@@ -68,7 +68,7 @@ def test_an_odd_window_option_is_refused_up_front_with_the_rule(tmp_path: Path) 
 def test_dtype_has_one_vocabulary_and_float32_runs(tmp_path: Path) -> None:
     done = _analyze(tmp_path, "-c", str(CATALOG), "--dtype", "fp16")
     assert done.returncode == 2
-    assert done.stderr == "brandscan: error: dtype 'fp16': expected one of: auto, float32, bfloat16\n"
+    assert done.stderr == "brandscan: error: dtype 'fp16': expected one of: auto, float32, bfloat16, int8\n"
     done = _analyze(tmp_path, "-c", str(CATALOG), "--dtype", "float32", "--format", "jsonl")
     assert done.returncode == 0, done.stderr
     assert '"dtype":"float32"' in done.stdout

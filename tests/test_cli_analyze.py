@@ -129,7 +129,7 @@ def test_several_documents_stream_as_json_lines(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--format", "xml"], "expected one of: auto, json, jsonl, html, summary-json"),
-        (["--dtype", "int3"], "expected one of: auto, float32, bfloat16"),
+        (["--dtype", "int3"], "expected one of: auto, float32, bfloat16, int8"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(review: Path, args: list[str], message: str) -> None:

@@ -22,7 +22,7 @@ def test_the_shipped_file_holds_exactly_the_defaults() -> None:
     ("content", "message"),
     [
         ("windw: 128\n", "unknown setting 'windw': expected one of: model, dtype, threads, passage_tokens, window"),
-        ("dtype: float16\n", "dtype 'float16': expected one of: auto, float32, bfloat16"),
+        ("dtype: float16\n", "dtype 'float16': expected one of: auto, float32, bfloat16, int8"),
         ("attribution: gradients\n", "expected one of: attention, rollout"),
         ("passage_tokens: 4000\n", "passage_tokens 4000: expected 8..510"),
         ("window: [1, 2\n", ":2:1: YAML syntax error"),

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from brandscan.cli.app import app
 from brandscan.engine.errors import ModelError
 from brandscan.engine.model.adapters import load_adapter
+from brandscan.engine.model.int8 import CALIBRATION_FILE
 from brandscan.engine.model.loader import default_model_dir, load_model
 from brandscan.engine.model.merged import MERGED_CONFIG, MERGED_WEIGHTS, load_merged
 
@@ -81,6 +83,11 @@ def test_models_merge_rebuilds_the_shipped_files_and_a_tampered_file_is_exit_2(t
         assert (model / "heads" / head / MERGED_WEIGHTS).read_bytes() == (DEFAULT / "heads" / head / MERGED_WEIGHTS).read_bytes()
         shipped = json.loads((DEFAULT / "heads" / head / MERGED_CONFIG).read_text())
         assert json.loads((model / "heads" / head / MERGED_CONFIG).read_text()) == shipped
+        # and the int8 calibration measured on them (model/int8.py), from the model's calibration text
+        # (float sums: equal up to the thread split of the products)
+        ours, shipped_maxima = (load_file(str(d / "heads" / head / CALIBRATION_FILE)) for d in (model, DEFAULT))
+        assert ours.keys() == shipped_maxima.keys() and len(ours) == 36
+        assert all(torch.allclose(ours[k], shipped_maxima[k], rtol=1e-4, atol=1e-5) for k in ours)
 
     weights = model / "heads" / "linking" / MERGED_WEIGHTS  # analyze loads the linking merge (opinions read its pass)
     data = bytearray(weights.read_bytes())
@@ -114,6 +121,7 @@ def test_stale_merged_weights_are_an_error_and_a_new_adapter_removes_them(tmp_pa
     add_lora(encoder, rank=2, alpha=4.0, targets=["query"])
     save_adapter(encoder, head, {"task": "test"})
     assert not (head / MERGED_CONFIG).exists() and not (head / MERGED_WEIGHTS).exists()
+    assert not (head / CALIBRATION_FILE).exists()
     assert load_merged(loaded, head) is None  # the loader merges this adapter at load instead
 
 

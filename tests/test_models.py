@@ -131,7 +131,7 @@ def test_heads_folder_is_exposed_and_not_hashed(tmp_path, monkeypatch):
 def test_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="no such model name or directory; installed models: all-minilm-l6-v2"):
         load_model("nope")
-    with pytest.raises(ModelError, match="dtype .fp8.: expected one of: auto, float32, bfloat16"):
+    with pytest.raises(ModelError, match="dtype .fp8.: expected one of: auto, float32, bfloat16, int8"):
         load_model(dtype="fp8")
     pickled = tmp_path / "pickled"
     pickled.mkdir()

@@ -42,7 +42,24 @@ class LoadedModel:
     encoder: Encoder  # eval mode, parameters frozen (adapters add their own trainable ones)
     tokenizer_file: Path
     heads_dir: Path  # may not exist yet
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the encoder's float tensors
+    int8: bool = False  # the layers' linears run in int8 (model/int8.py): quantize each encoder a run uses
+
+    @property
+    def dtype_name(self) -> str:
+        """What reports call this model's dtype: int8, float32 or bfloat16."""
+        return "int8" if self.int8 else str(self.dtype).removeprefix("torch.")
+
+    def for_inference(self, encoder: Encoder, head_dir: Path | None = None) -> Encoder:
+        """`encoder` (this model's, or the one with HEAD_DIR's adapter merged) as a run computes with
+        it: with int8, its layer linears quantized, smoothed by HEAD_DIR's calibration where it has one."""
+        if not self.int8:
+            return encoder
+        from brandscan.engine.model.int8 import quantize_encoder, read_calibration
+        from brandscan.engine.model.merged import merged_sha256
+
+        maxima = read_calibration(head_dir, merged_sha256(head_dir)) if head_dir is not None else None
+        return quantize_encoder(encoder, maxima)  # type: ignore[return-value]  # an Encoder with Int8Linear layers
 
 
 def _cpu_has_bf16_units() -> bool:
@@ -157,7 +174,8 @@ def load_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path
 
 
 def resolve_dtype(dtype: Dtype | str, device: str) -> torch.dtype:
-    """auto: bf16 where it is fast (CUDA, CPUs with AMX/AVX512-BF16), else float32.
+    """The float dtype of the encoder's tensors. auto: bf16 where it is fast (CUDA, CPUs with
+    AMX/AVX512-BF16), else float32; int8 keeps float32 tensors around its int8 linears, on CPU only.
 
     bf16 drift was measured on real text (MODEL_CARD.md): cosine similarity of final hidden states
     to float32 stays above 0.99, the bar for making it the default where it is faster.
@@ -168,7 +186,9 @@ def resolve_dtype(dtype: Dtype | str, device: str) -> torch.dtype:
         dtype = check_dtype(dtype)
     except ConfigError as error:
         raise ModelError(str(error)) from None
-    if dtype == "float32":
+    if dtype == "int8" and device != "cpu":
+        raise ModelError(f"dtype int8 runs on the CPU only (device {device}); on a GPU use bfloat16 or auto")
+    if dtype in ("float32", "int8"):
         return torch.float32
     if dtype == "bfloat16":
         return torch.bfloat16
@@ -229,4 +249,5 @@ def load_model(
         tokenizer_file=tokenizer_file,
         heads_dir=directory / "heads",
         dtype=torch_dtype,
+        int8=dtype == "int8",
     )

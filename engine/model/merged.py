@@ -49,17 +49,31 @@ def _adapter_sha256(head_dir: Path) -> str:
 
 
 def remove_merged(head_dir: Path) -> None:
-    """Delete HEAD_DIR's merged files (a new adapter makes them stale)."""
-    for name in (MERGED_CONFIG, MERGED_WEIGHTS):
+    """Delete HEAD_DIR's merged files and the int8 calibration measured on them (a new adapter makes
+    them stale)."""
+    from brandscan.engine.model.int8 import CALIBRATION_FILE
+
+    for name in (MERGED_CONFIG, MERGED_WEIGHTS, CALIBRATION_FILE):
         (Path(head_dir) / name).unlink(missing_ok=True)
+
+
+def merged_sha256(head_dir: Path) -> str | None:
+    """The sha256 HEAD_DIR/merged.json records for its merged weights; None where there is none."""
+    try:
+        body = json.loads((Path(head_dir) / MERGED_CONFIG).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None  # load_merged names what is wrong with a file that exists
+    return body.get("sha256") if isinstance(body, dict) else None
 
 
 def write_merged(model: str | Path | None, head_dir: str | Path) -> Path:
     """Merge HEAD_DIR's adapter into `model`'s base (float32, CPU) and write merged.safetensors and
-    merged.json there. Returns the weights' path."""
+    merged.json there, and the int8 calibration of the merged encoder (model/int8.py) where the model
+    has calibration text. Returns the weights' path."""
     from safetensors.torch import save
 
     from brandscan.engine.model.adapters import ADAPTER_WEIGHTS, load_adapter
+    from brandscan.engine.model.int8 import CALIBRATION_FILE, write_calibration
     from brandscan.engine.model.loader import load_model, read_safetensors
 
     head_dir = Path(head_dir)
@@ -83,15 +97,17 @@ def write_merged(model: str | Path | None, head_dir: str | Path) -> Path:
         "tensors": len(tensors),
     }
     (head_dir / MERGED_CONFIG).write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if write_calibration(merged, loaded.directory, loaded.tokenizer_file, head_dir, body["sha256"]) is None:
+        (head_dir / CALIBRATION_FILE).unlink(missing_ok=True)
     return head_dir / MERGED_WEIGHTS
 
 
-def _copy_modules(module: nn.Module) -> nn.Module:
+def copy_modules(module: nn.Module) -> nn.Module:
     """A copy of the module tree whose parameters and buffers are the same tensors (none copied)."""
     import copy
 
     twin = copy.copy(module)  # a new object over the same attribute values
-    twin._modules = {name: _copy_modules(child) for name, child in module._modules.items()}
+    twin._modules = {name: copy_modules(child) for name, child in module._modules.items()}
     twin._parameters = dict(module._parameters)
     twin._buffers = dict(module._buffers)
     return twin
@@ -102,7 +118,7 @@ def _with_weights(base: Encoder, weights: dict[str, torch.Tensor], path: Path) -
     replace the base's."""
     from torch import nn
 
-    encoder = _copy_modules(base)
+    encoder = copy_modules(base)
     modules = dict(encoder.named_modules())
     for name, tensor in weights.items():
         owner, _, attr = name.rpartition(".")

@@ -66,8 +66,9 @@ def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tup
     if not has_linking(loaded, directory):
         raise ModelError(f"{directory}: no trained linking head (run `brandscan train linking`)")
     linker = Linker.load(directory)
-    encoder = adapted_encoder(loaded, directory) if linker.adapter_path is not None else loaded.encoder
-    return encoder.eval(), linker
+    if linker.adapter_path is None:
+        return loaded.for_inference(loaded.encoder), linker
+    return loaded.for_inference(adapted_encoder(loaded, directory).eval(), directory), linker
 
 
 def load_scorer(loaded: LoadedModel, directory: str | Path | None = None, *, device: str = "cpu") -> SentimentScorer:
@@ -79,17 +80,17 @@ def load_scorer(loaded: LoadedModel, directory: str | Path | None = None, *, dev
     if not has_sentiment(loaded, directory):
         raise ModelError(f"{directory}: no sentiment head here (expected {CONFIG_FILE}, {HEAD_FILE})")
     head, config = load_head(directory)
-    encoder = adapted_encoder(loaded, directory)
+    encoder = loaded.for_inference(adapted_encoder(loaded, directory), directory)
     return SentimentScorer(encoder, head, config, load_tokenizer(loaded.tokenizer_file), device=device)
 
 
 def load_stages(loaded: LoadedModel) -> Stages:
     """Every trained part of `loaded`; a missing head is a warning in each report, not an error."""
     skipped = []
-    encoder, linker = loaded.encoder, None
     if has_linking(loaded):
         encoder, linker = load_linker(loaded)
     else:
+        encoder, linker = loaded.for_inference(loaded.encoder), None
         skipped.append(f"model {loaded.name} has no linking head: implicit mentions were not linked")
     opinions = load_opinions(loaded, encoder) if has_opinions(loaded) else None
     if opinions is None:
@@ -138,8 +139,9 @@ def load_linking(model: str | None = None, device: str = "cpu", dtype: str = "fl
 
 
 def load_sentiment(model: str | Path | None = None, directory: str | Path | None = None, *, device: str = "cpu",
-                   threads: int | None = None) -> SentimentScorer:
+                   threads: int | None = None, dtype: str = "auto") -> SentimentScorer:
     """The default (or given) model with its sentiment adapter and head merged in."""
     from brandscan.engine.model.loader import load_model
 
-    return load_scorer(load_model(model, threads=threads, device=device), directory, device=device)  # type: ignore[arg-type]
+    loaded = load_model(model, threads=threads, device=device, dtype=dtype)  # type: ignore[arg-type]
+    return load_scorer(loaded, directory, device=device)
