@@ -89,7 +89,7 @@ def test_a_product_pronoun_right_after_the_product_is_linked(linking):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14 open: the sense module keeps Apple but rejects Amazon here "
-                   "(held-out sense: brand 0.82, other 0.77); a strict xfail, so a model that fixes it fails this mark")
+                   "(dev sense: brand 0.83, other 0.83); a strict xfail, so a model that fixes it fails this mark")
 def test_ambiguous_names_in_commercial_context_are_the_brand(linking):
     text = ("Apple reported record iPhone revenue on Thursday. Amazon, meanwhile, said its cloud unit grew "
             "by a fifth, and Amazon shares rose after the results.")
@@ -124,3 +124,28 @@ def test_every_linked_mention_has_anchors_and_evidence(linking):
     linked = [m for m in run(linking, text) if m.brand and m.kind in ("pronoun", "nominal", "product")]
     assert linked
     assert all(m.attribution.anchors and m.attribution.evidence for m in linked)
+
+
+def test_the_words_around_a_name_are_sense_features():
+    from brandscan.engine.text.words import name_context
+
+    def cues(text, name):
+        start = text.index(name)
+        return name_context(text, start, start + len(name))
+
+    assert cues("We sailed up the Amazon for a week.", "Amazon") == (True, True, False, False)
+    assert cues("I ordered it from Amazon last week.", "Amazon") == (False, False, False, False)
+    assert cues("Summit's customer service replied.", "Summit") == (False, False, True, False)
+    assert cues("visitors coming to see the Aurora Borealis.", "Aurora") == (True, False, False, True)
+    assert cues("Nothing here. Aurora Air flew.", "Aurora") == (False, False, False, True)
+
+
+def test_a_place_named_like_the_brand_is_rejected_in_an_annual_report(linking):
+    """The shipped annual report: "the Aurora Borealis" is the sky, Aurora Air Group the airline."""
+    text = (Path(__file__).parents[1] / "examples" / "annual-report-excerpt.md").read_text(encoding="utf-8")
+    catalog = load_catalog(Path(__file__).parents[1] / "examples" / "brands.yaml")
+    mentions = run(linking, text, catalog=catalog)
+    start = text.index("Aurora Borealis")
+    borealis = [m for m in mentions if m.start == start]
+    assert borealis and borealis[0].brand is None
+    assert any(m.brand == "aurora-air" and text[m.start:m.end] == "Aurora Air Group" for m in mentions)

@@ -62,3 +62,27 @@ def word_around(text: str, start: int, end: int) -> tuple[int, int]:
     while end < len(text) and text[end].isalnum() and text[end - 1:end].isalnum():
         end += 1
     return start, end
+
+
+ARTICLES = frozenset(["a", "an", "the"])
+PREPOSITIONS = frozenset(["in", "on", "at", "from", "of", "to", "into", "across", "along", "up", "down", "over",
+                          "near", "through", "under", "above", "beside", "by", "around", "towards", "toward"])
+_BEFORE = re.compile(r"([\w'’-]+)\s+(?:([\w'’-]+)\s+)?$")
+_AFTER = re.compile(r"^(['’]s\b)?\s*([\w'’-]+)?")
+
+
+def name_context(text: str, start: int, end: int) -> tuple[bool, bool, bool, bool]:
+    """What the words around a name text[start:end] say of its use, within its sentence: (after an
+    article, after a preposition + "the" (a place: "in the Amazon"), possessive ("Summit's"), before
+    a capitalised word (a longer proper name: "Summit Flarecore")). Lowercased where it matters."""
+    before = _BEFORE.search(text[max(0, start - 40) : start])
+    last = before.group(2) or before.group(1) if before else None
+    first = before.group(1) if before and before.group(2) else None
+    after = _AFTER.match(text[end : end + 40])
+    following = after.group(2) if after else None
+    article = last is not None and last.lower() in ARTICLES
+    place = article and last.lower() == "the" and first is not None and first.lower() in PREPOSITIONS
+    possessive = bool(after and after.group(1))
+    capitalised = bool(following and not possessive and following[:1].isupper()
+                       and text[end : end + 1] == " ")
+    return article, place, possessive, capitalised

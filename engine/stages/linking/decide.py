@@ -40,7 +40,7 @@ from brandscan.engine.stages.linking.head import (
 )
 from brandscan.engine.stages.mentions import ExplicitMention
 from brandscan.engine.text.passages import TokenizedDocument
-from brandscan.engine.text.words import opens_sentence
+from brandscan.engine.text.words import name_context, opens_sentence
 
 MAX_ENTITIES = 16  # brands a query is ranked against: the nearest by anchor distance
 QUERY_CHUNK = 256  # queries whose pair inputs (QUERY_CHUNK, E, 3d) are built at once
@@ -171,7 +171,7 @@ def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequ
         brand, passage = c.brands[0], int(passage_of[s])
         feats[i] = (c.text[:1].isupper(), len(c.text) > 1 and c.text.isupper(), opens_sentence(text, c.start),
                     np.log1p(named.get(brand, 0)), np.log1p(named_in.get((brand, passage), 0)),
-                    np.log1p(len(brands_in.get(passage, set()) - {brand})))
+                    np.log1p(len(brands_in.get(passage, set()) - {brand})), *name_context(text, c.start, c.end))
     if not spans:
         return hidden.new_zeros(0, hidden.shape[1]), hidden.new_zeros(0, len(SENSE_FEATURES))
     return span_means(hidden, spans), torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)

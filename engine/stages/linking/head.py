@@ -79,6 +79,11 @@ SENSE_FEATURES = (
     "log_brand_named",  # log(1 + unambiguous mentions of the brand in the document)
     "log_brand_named_in_passage",
     "log_other_brands_in_passage",  # other catalogue brands named in the passage: commercial text
+    # the words around the name (text/words.py name_context): cues a common noun or a place carries
+    "after_article",  # "an apple", "the summit" (but also "a Summit" bought)
+    "after_preposition_the",  # "in the Amazon", "up the Summit": a place
+    "possessive",  # "Summit's customer service"
+    "before_capitalised",  # "Apple Music": part of a longer proper name
 )
 NO_SPEAKER, OTHER_SPEAKER = -1, -2  # QuerySpec.speaker when no turn or author names a brand / names one not ranked
 
