@@ -111,6 +111,11 @@ def analyze(
         str | None,
         typer.Option("--attribution", help="How links are explained: attention (last layers) or rollout."),
     ] = None,
+    link_bias: Annotated[
+        float | None,
+        typer.Option("--link-bias", help="Added to every brand's score against 'no brand': > 0 links more "
+                                         "candidates (recall), < 0 fewer (precision); default 0."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")
     ] = False,
@@ -187,6 +192,7 @@ def analyze(
         global_budget=global_budget,
         author=author,
         attribution=attribution,
+        link_bias=link_bias,
         include_text=True if include_text or fmt == "html" else None,
     )
     brands = load_catalog(catalog)

@@ -100,6 +100,7 @@ def brands(
     catalog: str = typer.Option("full", "--catalog", help="full, or minimal: drop nouns, context and number."),
     baselines_only: bool = typer.Option(False, "--baselines-only", help="Skip the model: counts and floors only."),
     dtype: str = typer.Option("auto", "--dtype", help="Encoder dtype: auto, float32, bfloat16, int8 (CPU)."),
+    link_bias: float = typer.Option(0.0, "--link-bias", help="As analyze --link-bias: > 0 links more, < 0 fewer."),
 ) -> None:
     """Counts of the gold, then every figure of the model beside the nearest-brand and most-frequent-brand
     baselines of the same run (docs/brand-eval-format.md)."""
@@ -112,7 +113,7 @@ def brands(
 
     if catalog not in CATALOG_MODES:
         raise ConfigError(f"--catalog {catalog!r}: expected one of: {', '.join(CATALOG_MODES)}")
-    config = AnalyzerConfig(model=model, dtype=check_dtype(dtype, "--dtype"))
+    config = AnalyzerConfig(model=model, dtype=check_dtype(dtype, "--dtype"), link_bias=link_bias)
     result = evaluate_brands(folder, catalog, config, with_model=not baselines_only)
     if fmt == "json":
         typer.echo(json.dumps(result, sort_keys=True))

@@ -21,6 +21,7 @@ from brandscan.engine.errors import ConfigError
 Dtype = Literal["auto", "float32", "bfloat16", "int8"]
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 ATTRIBUTIONS = ("attention", "rollout")
+LINK_BIAS_LIMIT = 10.0  # past this every candidate (or none) is linked: a typo, not a setting
 # The encoder's sliding window: a query sees w/2 keys on each side, so w is even.
 WINDOW_RULE = "an even number of tokens, at least 2 (a token sees window/2 keys on each side)"
 
@@ -49,6 +50,9 @@ class AnalyzerConfig:
     global_budget: int | None = None  # most global tokens per document; None = the model's (512)
     attribution: str = "attention"  # attention (last layers) or rollout (through the sparse pattern)
     evidence_spans: int = 5  # top evidence spans kept per linked mention
+    # added to every brand's score against "no brand" (logits): > 0 links more candidates (recall),
+    # < 0 fewer (precision); 0 keeps the head's calibration (best link F1 on held-out train documents)
+    link_bias: float = 0.0
     author: str | None = None  # brand id that wrote the documents: "we/our/us" link to it
     include_text: bool = False  # put the analyzed text in each report
 
@@ -57,6 +61,9 @@ class AnalyzerConfig:
         check_window(self.window)
         if self.attribution not in ATTRIBUTIONS:
             raise ConfigError(f"attribution {self.attribution!r}: expected one of: {', '.join(ATTRIBUTIONS)}")
+        if isinstance(self.link_bias, bool) or not isinstance(self.link_bias, (int, float)) \
+                or not -LINK_BIAS_LIMIT <= self.link_bias <= LINK_BIAS_LIMIT:
+            raise ConfigError(f"link_bias {self.link_bias!r}: expected a number from -{LINK_BIAS_LIMIT:g} to {LINK_BIAS_LIMIT:g}")
         if not 8 <= self.passage_tokens <= 510:
             raise ConfigError(f"passage_tokens {self.passage_tokens}: expected 8..510")
         for name, least in (("global_budget", 0), ("threads", 1)):

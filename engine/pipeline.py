@@ -146,7 +146,8 @@ class Analyzer:
         if stages.linker is not None and state.encoded.states is not None:
             from brandscan.engine.stages.linking.decide import LinkingOptions, link
 
-            options = LinkingOptions(attribution=self.config.attribution, evidence_spans=self.config.evidence_spans)
+            options = LinkingOptions(attribution=self.config.attribution, evidence_spans=self.config.evidence_spans,
+                                     link_bias=self.config.link_bias)
             linked = link(state, self.catalog, stages.linker, options).mentions
         decided = {(m.start, m.end) for m in linked}
         global_set = set(state.encoded.global_positions.tolist())

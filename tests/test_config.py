@@ -25,6 +25,8 @@ def test_the_shipped_file_holds_exactly_the_defaults() -> None:
         ("dtype: float16\n", "dtype 'float16': expected one of: auto, float32, bfloat16, int8"),
         ("attribution: gradients\n", "expected one of: attention, rollout"),
         ("passage_tokens: 4000\n", "passage_tokens 4000: expected 8..510"),
+        ("link_bias: lots\n", "link_bias 'lots': expected a number from -10 to 10"),
+        ("link_bias: 50\n", "link_bias 50: expected a number from -10 to 10"),
         ("window: [1, 2\n", ":2:1: YAML syntax error"),
         ("- a list\n", "expected a mapping of settings"),
     ],

@@ -149,3 +149,17 @@ def test_a_place_named_like_the_brand_is_rejected_in_an_annual_report(linking):
     borealis = [m for m in mentions if m.start == start]
     assert borealis and borealis[0].brand is None
     assert any(m.brand == "aurora-air" and text[m.start:m.end] == "Aurora Air Group" for m in mentions)
+
+
+def test_link_bias_trades_precision_for_recall(linking):
+    """`--link-bias` moves every brand against "no brand": more links as it grows, the explicit
+    mentions untouched, and 0 is the head's own calibration."""
+    text = (Path(__file__).parents[1] / "examples" / "outdoor-gear-review-thread.txt").read_text(encoding="utf-8")
+    catalog = load_catalog(Path(__file__).parents[1] / "examples" / "brands.yaml")
+    counts = []
+    for bias in (-2.0, 0.0, 3.25):
+        mentions = run(linking, text, catalog=catalog, link_bias=bias)
+        counts.append(sum(1 for m in mentions if m.kind not in ("explicit", "alias") and m.brand))
+        if bias == 0.0:
+            assert mentions == run(linking, text, catalog=catalog)
+    assert counts[0] < counts[1] < counts[2]

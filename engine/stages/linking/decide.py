@@ -59,6 +59,7 @@ class LinkingOptions:
     evidence_spans: int = 5
     anchors: int = 3  # anchors listed per linked mention
     rollout_layers: int = 2
+    link_bias: float = 0.0  # AnalyzerConfig.link_bias: added to each brand's logit against "no brand"
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +144,7 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options)
            for c, span, p, keep_it in zip(aliases, spans, p_brand, keep)]
     if queries:
-        probs = head_probabilities(tokens, queries, entities, states, top, linker)
+        probs = head_probabilities(tokens, queries, entities, states, top, linker, options.link_bias)
         out += ranked_mentions(tokens, queries, query_candidates, entities, probs, weights, options)
     out.sort(key=lambda m: (m.start, m.end))
     rejected = tuple((c.start, c.end) for c, keep_it in zip(aliases, keep) if not keep_it)
@@ -268,9 +269,13 @@ def head_logits(
 
 
 def head_probabilities(tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities,
-                       states: EncodedStates, attention: RowAttention, linker: Linker) -> np.ndarray:
-    """(Q, 1+E) probabilities over "no brand" and each query's entities, as reported."""
+                       states: EncodedStates, attention: RowAttention, linker: Linker,
+                       link_bias: float = 0.0) -> np.ndarray:
+    """(Q, 1+E) probabilities over "no brand" and each query's entities, as reported; `link_bias`
+    moves every brand against "no brand" (the user's precision/recall trade-off)."""
     logits = head_logits(tokens, queries, entities, states, attention, linker)
+    if link_bias:
+        logits = torch.cat([logits[:, :1] - link_bias, logits[:, 1:]], dim=1)  # (Q, 1+E)
     return rounded(torch.softmax(logits, dim=-1).cpu().numpy())
 
 
