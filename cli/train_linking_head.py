@@ -174,6 +174,8 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
           distance: int, held_out: float, reused: bool) -> str:
     import json
 
+    from brandscan.training.linking_head import SENSE_CONTEXT
+
     lines = [
         "# Linking head: training card", "",
         "Ranking, \"none\" and sense modules of the linking head (engine/stages/linking/head.py) over the states of",
@@ -193,7 +195,8 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
         f"- seed {config.seed}, up to {config.epochs} epochs (best held-out epoch kept), AdamW lr {config.lr}, "
         f"weight decay {config.weight_decay}, batch {config.batch} queries, {config.width} brands per query, "
         f"head width {config.pair_width}, dropout {config.dropout}, no anchor vectors in the pair MLP "
-        "(LinkingHeadConfig.entity_vectors); then the none and sense shifts calibrated on the held-out documents",
+        "(LinkingHeadConfig.entity_vectors), the sense module also reading the mean state of the name and "
+        f"{SENSE_CONTEXT} tokens either side; then the none and sense shifts calibrated on the held-out documents",
         f"- CPU, {seconds:.0f} s in all " + ("(the encoder passes' examples read from the --examples file of an "
                                               "earlier run with the same options)" if reused else "(encoder passes included)"), f"- command: `{command}`", "",
         "## Figures (held-out train documents; GAP validation)",

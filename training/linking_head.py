@@ -40,6 +40,8 @@ from brandscan.engine.stages.mentions import brand_lexicon
 from brandscan.evaluation.brand_marks import BrandDoc
 from brandscan.evaluation.linking_items import Prepared
 
+# Tokens either side of an ambiguous name whose mean state the sense module reads besides the name's.
+SENSE_CONTEXT = 4
 SKIP = -100  # cross-entropy's ignore_index: a query whose gold brand is not among its ranked brands
 
 
@@ -96,7 +98,7 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
         else:
             labels.append(SKIP)
     with torch.no_grad():
-        vec, sfeats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases)
+        vec, sfeats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, SENSE_CONTEXT)
         keep = [i for i, s in enumerate(sense) if s >= 0]
         if queries:
             rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), dtype=torch.long)
@@ -210,7 +212,8 @@ def fit_head(train: Batchable, held_out: Batchable | None, config: HeadTrainConf
     """Train a new head on `train`; keep the epoch whose held-out query + sense accuracy is best."""
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    head = LinkingHead(LinkingHeadConfig(hidden=hidden, width=config.pair_width, dropout=config.dropout))
+    head = LinkingHead(LinkingHeadConfig(hidden=hidden, width=config.pair_width, dropout=config.dropout,
+                                         sense_context=SENSE_CONTEXT))
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n, s = len(train.labels), len(train.sense_labels)
     sense_batch = max(1, config.batch * s // max(n, 1))

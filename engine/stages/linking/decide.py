@@ -119,7 +119,7 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     tokens = state.tokens
     aliases = [c for c in state.candidates if c.kind == "alias"]
     with torch.inference_mode(), single_thread():
-        vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases)
+        vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, linker.head.config.sense_context)
         head_dtype = next(linker.head.parameters()).dtype
         p_brand = rounded(torch.sigmoid(linker.head.sense_logits(vec.to(head_dtype), feats.to(head_dtype)))
                           .float().cpu().numpy()) if aliases else np.zeros(0)
@@ -152,8 +152,9 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
 
 
 def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequence[ExplicitMention],
-                 aliases: Sequence[Candidate]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sense module's inputs for each ambiguous name: (mean state (S, d), SENSE_FEATURES (S, k))."""
+                 aliases: Sequence[Candidate], context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sense module's inputs for each ambiguous name: (mean state (S, d), or with `context` > 0
+    that and the mean over the name and `context` tokens either side (S, 2d); SENSE_FEATURES (S, k))."""
     text = tokens.text
     spans = [tokens.token_span(c.start, c.end) for c in aliases]
     passage_of = tokens.passage_of
@@ -173,9 +174,15 @@ def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequ
         feats[i] = (c.text[:1].isupper(), len(c.text) > 1 and c.text.isupper(), opens_sentence(text, c.start),
                     np.log1p(named.get(brand, 0)), np.log1p(named_in.get((brand, passage), 0)),
                     np.log1p(len(brands_in.get(passage, set()) - {brand})), *name_context(text, c.start, c.end))
+    width = hidden.shape[1] * (2 if context else 1)
     if not spans:
-        return hidden.new_zeros(0, hidden.shape[1]), hidden.new_zeros(0, len(SENSE_FEATURES))
-    return span_means(hidden, spans), torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)
+        return hidden.new_zeros(0, width), hidden.new_zeros(0, len(SENSE_FEATURES))
+    vec = span_means(hidden, spans)  # (S, d)
+    if context:
+        n = hidden.shape[0]
+        around = [(max(0, s - context), min(n, e + context)) for s, e in spans]
+        vec = torch.cat([vec, span_means(hidden, around)], dim=-1)  # (S, 2d)
+    return vec, torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)
 
 
 def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Candidate],

@@ -100,6 +100,9 @@ class LinkingHeadConfig:
     entity_vectors: bool = False
     features: int = len(FEATURES)
     sense_features: int = len(SENSE_FEATURES)
+    # The sense module also reads the mean state of the name with this many tokens either side (its
+    # context as the encoder saw it); 0: the name's own state only (heads trained before it).
+    sense_context: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ class LinkingHead(nn.Module):
             nn.Linear(d + len(KINDS) + 2, w // 2), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
         )
         self.sense = nn.Sequential(
-            nn.Linear(d + config.sense_features, w // 2), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
+            nn.Linear(d * (2 if config.sense_context else 1) + config.sense_features, w // 2), nn.GELU(),
+            nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
         )
         # Calibration on held-out brand documents after training (training/linking_head.calibrate): a
         # shift of the "none" logit that balances links found against links right (best F1), and one of
