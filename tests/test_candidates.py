@@ -1,5 +1,8 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
 from brandscan.engine.catalog import parse_catalog
-from brandscan.engine.stages.candidates import find_candidates, speaker_turns
+from brandscan.engine.stages.candidates import SpanIndex, find_candidates, speaker_turns
 from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
 
 CATALOG = parse_catalog(
@@ -78,3 +81,12 @@ def test_ambiguous_alias_needs_a_sense_decision_and_lowercase_fruit_is_no_candid
 
 def test_pronoun_inside_a_word_or_explicit_span_is_not_a_candidate():
     assert [c.text for c in run("Itself? Its. Kit, itinerary, it's")] == ["Itself", "Its", "it"]
+
+
+_SPAN = st.tuples(st.integers(0, 200), st.integers(1, 12)).map(lambda p: (p[0], p[0] + p[1]))
+
+
+@given(st.lists(_SPAN, max_size=30), _SPAN)
+def test_span_index_overlaps_exactly_when_some_span_does(spans, probe):
+    start, end = probe
+    assert SpanIndex.of(spans).overlaps(start, end) == any(s < end and start < e for s, e in spans)

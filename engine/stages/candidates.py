@@ -16,6 +16,7 @@ a candidate refers to is linking's job.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,25 +80,44 @@ class SpeakerTurn:
 def speaker_turns(text: str, explicit: Sequence[ExplicitMention]) -> tuple[SpeakerTurn, ...]:
     """Transcript turns: a `Label:` at a line start runs to the next label or the end."""
     found = list(_TURN.finditer(text))
+    by_start = sorted(explicit, key=lambda m: (m.start, m.end))
+    starts = [m.start for m in by_start]
     turns = []
     for i, match in enumerate(found):
         body_end = found[i + 1].start() if i + 1 < len(found) else len(text)
-        inside = [m for m in explicit if match.start(1) <= m.start and m.end <= match.end(1) and not m.ambiguous]
+        # the mentions starting inside the label only: a transcript of 10,000 turns stays linear
+        label = by_start[bisect.bisect_left(starts, match.start(1)) : bisect.bisect_left(starts, match.end(1))]
+        inside = [m for m in label if m.end <= match.end(1) and not m.ambiguous]
         # The affiliation is usually last ("Jane Roe, CFO, Acme"): take the last brand named.
         brand = inside[-1].brand if inside else None
         turns.append(SpeakerTurn(match.start(1), match.end(1), match.end(), body_end, brand))
     return tuple(turns)
 
 
-def _overlaps(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
-    return any(s < end and start < e for s, e in spans)
+@dataclass(frozen=True)
+class SpanIndex:
+    """Spans sorted by start with the running maximum of their ends: whether [start, end) overlaps
+    any of them in O(log n), where scanning them all made a 1M-token document's candidates
+    quadratic (24 s of a 300k-token analysis)."""
+
+    starts: tuple[int, ...]
+    reach: tuple[int, ...]  # reach[i]: the largest end among the first i + 1 spans
+
+    @classmethod
+    def of(cls, spans: Sequence[tuple[int, int]]) -> SpanIndex:
+        ordered = sorted(spans)
+        return cls(tuple(s for s, _ in ordered), tuple(itertools.accumulate((e for _, e in ordered), max)))
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.starts, end)  # spans[:i] start before `end`
+        return i > 0 and self.reach[i - 1] > start
 
 
 def find_candidates(
     text: str, explicit: Sequence[ExplicitMention], catalog: Catalog, author: str | None = None
 ) -> tuple[Candidate, ...]:
     """Every candidate of the document, in text order (explicit spans are never candidates too)."""
-    taken = [(m.start, m.end) for m in explicit]
+    taken = SpanIndex.of([(m.start, m.end) for m in explicit])
     turns = speaker_turns(text, explicit)
     turn_starts = [t.body_start for t in turns]
     out: list[Candidate] = []
@@ -109,7 +129,7 @@ def find_candidates(
         return False, author
 
     for match in _PRONOUN.finditer(text):
-        if _overlaps(match.start(), match.end(), taken):
+        if taken.overlaps(match.start(), match.end()):
             continue
         word = match.group(1).lower()
         number = "singular" if word in SINGULAR_PRONOUNS else "plural"
@@ -118,14 +138,14 @@ def find_candidates(
                              in_turn=in_turn, speaker=speaker))
     for match in _FIRST.finditer(text):
         # "US" in capitals is the country, not "us".
-        if _overlaps(match.start(), match.end(), taken) or match.group(1) == "US":
+        if taken.overlaps(match.start(), match.end()) or match.group(1) == "US":
             continue
         in_turn, speaker = turn_of(match.start())
         out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", "plural", person=1,
                              in_turn=in_turn, speaker=speaker))
     products = product_nouns(catalog)
     for start, end, noun in noun_phrases(text):
-        if _overlaps(start, end, taken):
+        if taken.overlaps(start, end):
             continue
         in_turn, speaker = turn_of(start)
         kind: CandidateKind = "product" if noun in products else "nominal"
