@@ -32,7 +32,7 @@ from encoder import document, parse_size  # noqa: E402  # the encoder bench's sy
 from brandscan.engine.catalog import load_catalog  # noqa: E402
 from brandscan.engine.config import AnalyzerConfig  # noqa: E402
 from brandscan.engine.pipeline import Analyzer  # noqa: E402
-from brandscan.engine.stages.encode import encode, find_explicit, tokenize_document  # noqa: E402
+from brandscan.engine.stages.encode import front_half  # noqa: E402
 from brandscan.engine.text.documents import Document, ReadOptions, iter_documents  # noqa: E402
 
 SETS = {"examples": (ROOT / "examples", ROOT / "examples" / "brands.yaml"),
@@ -46,11 +46,10 @@ def texts_of(folder: Path) -> list[str]:
 
 def final_states(analyzer: Analyzer, text: str) -> torch.Tensor | None:
     """(n, d) final hidden states of `text` as analyze computes them with `analyzer`'s encoder."""
-    setup = analyzer.front
-    tokens = tokenize_document(text, setup.tokenizer, setup.passage_tokens)
-    explicit = find_explicit(text, setup.lexicon, setup.catalog)
-    encoded = encode(tokens, explicit, analyzer.stages.encoder, window=analyzer.window, budget=analyzer.global_budget)
-    return None if encoded.states is None else encoded.states.last_hidden
+    state = front_half(text, analyzer.front, analyzer.stages.encoder, window=analyzer.window,
+                       budget=analyzer.global_budget)
+    states = state.encoded.states
+    return None if states is None else states.last_hidden
 
 
 def drift(threads: int | None) -> None:
