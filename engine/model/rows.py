@@ -9,7 +9,7 @@ keys are plain projections of its input: Layer.row_attention (encoder.py) builds
 from its own projections, and the recomputed rows equal the encoder's own.
 
 A global query row attends to every key; such rows (ambiguous aliases that are anchors themselves)
-are computed exactly over all n keys and then kept sparse as their top `w + 1 + g` keys.
+are computed over all n keys, a block at a time, and kept sparse as their top `w + 1 + g` keys.
 """
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ ROW_CHUNK = 64  # query rows per batched gather: 64 * (w + 1 + g) * d floats sta
 # most SPAN_KEYS windows: (h, 256, 8 * 257) floats, 25 MB.
 SPAN_ROWS = 256
 SPAN_KEYS = 8
-# A global query row scores all n keys: at most this many scores per chunk of such rows (64 MB).
+# A global query row scores all n keys, KEY_BLOCK keys at a time: at most GLOBAL_SCORES scores per
+# block of a chunk of such rows (64 MB).
 GLOBAL_SCORES = 1 << 24
+KEY_BLOCK = 16384
 
 # A layer's query and key projections: hidden (m, d) -> (m, d), as the encoder computes them.
 Projection = Callable[[Tensor], Tensor]
@@ -68,34 +70,24 @@ def row_attention(
                         torch.cat([c.probs for c in chunks], dim=1))
 
 
-def head_mean_rows(
-    layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
-) -> RowAttention:
-    """row_attention with the heads averaged chunk by chunk (probs (1, r, K)): what linking's features
-    and evidence read, at 1/h of the memory when a document has tens of thousands of candidates."""
-    width = window + 1 + int(global_positions.numel())
-    chunks = [RowAttention(c.rows, c.keys, c.probs.mean(dim=0, keepdim=True))
-              for c in attention_chunks(layer, rows, global_positions, window)]
-    if not chunks:
-        return RowAttention(rows[:0], torch.zeros(0, width, dtype=torch.long), torch.zeros(1, 0, width))
-    return RowAttention(torch.cat([c.rows for c in chunks]), torch.cat([c.keys for c in chunks]),
-                        torch.cat([c.probs for c in chunks], dim=1))
-
-
 def attention_chunks(
     layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
 ) -> Iterator[RowAttention]:
-    """row_attention a chunk of rows at a time, local rows first: the keys are projected once per
-    call, and a caller that reduces each chunk as it comes never holds (h, rows, K) at once."""
+    """row_attention a chunk of rows at a time, local rows first, so that a caller that reduces each
+    chunk as it comes never holds (h, rows, K) at once. Keys are projected where a chunk reads them,
+    never for the whole document at once: (n, d) more floats would be 1.5 GB at 1M tokens."""
     x = layer.inputs
     n, d = x.shape
     h = layer.heads
     dh = d // h
     half = window // 2
+
+    def keys_at(index: Tensor | slice) -> Tensor:
+        return layer.key(x[index]).view(-1, h, dh)  # (m, h, dh)
+
     is_global = torch.zeros(n, dtype=torch.bool, device=x.device)
     is_global[global_positions] = True
-    k_all = layer.key(x).view(n, h, dh)  # (n, h, dh)
-    k_glob = k_all[global_positions]  # (g, h, dh)
+    k_glob = keys_at(global_positions)  # (g, h, dh)
     g = int(global_positions.numel())
     scale = 1.0 / math.sqrt(dh)
     offsets = torch.arange(-half, half + 1, device=x.device)  # (w+1,)
@@ -110,29 +102,57 @@ def attention_chunks(
         win_ok = inside & ~is_global[win_c]  # global keys are counted once, on the global side
         if span:
             first, last = int(win_c.min()), int(win_c.max()) + 1
-            s_span = torch.einsum("chd,shd->hcs", q, k_all[first:last])  # (h, c, S)
+            s_span = torch.einsum("chd,shd->hcs", q, keys_at(slice(first, last)))  # (h, c, S)
             s_win = s_span.gather(2, (win_c - first)[None].expand(h, -1, -1))  # (h, c, w+1)
         else:
-            s_win = torch.einsum("chd,cwhd->hcw", q, k_all[win_c])  # (h, c, w+1)
+            seen, where = torch.unique(win_c, return_inverse=True)  # each key projected once
+            s_win = torch.einsum("chd,cwhd->hcw", q, keys_at(seen)[where])  # (h, c, w+1)
         s_glob = torch.einsum("chd,ghd->hcg", q, k_glob)  # (h, c, g)
         scores = torch.cat([s_win, s_glob], dim=-1)  # (h, c, w+1+g)
         ok = torch.cat([win_ok, torch.ones(len(chunk), g, dtype=torch.bool, device=x.device)], dim=1)
         probs = torch.softmax(scores.masked_fill(~ok[None], -math.inf), dim=-1)  # (h, c, w+1+g)
         keys = torch.cat([torch.where(win_ok, win, -1), global_positions[None].expand(len(chunk), g)], dim=1)
         yield RowAttention(chunk, keys, probs)
-    # A global row sees all n keys: its scores are (h, n) per row, so the chunk shrinks as n grows.
     width = window + 1 + g
-    kept = min(width, n)
-    step = max(1, min(ROW_CHUNK, GLOBAL_SCORES // (h * n)))
+    step = max(1, min(ROW_CHUNK, GLOBAL_SCORES // (h * KEY_BLOCK)))
     for lo in range(0, int(global_rows.numel()), step):
         chunk = global_rows[lo:lo + step]  # (c,)
         q = layer.query(x[chunk]).view(-1, h, dh) * scale  # (c, h, dh)
-        probs = torch.softmax(torch.einsum("chd,nhd->hcn", q, k_all), dim=-1)  # (h, c, n)
-        top = torch.topk(probs.mean(dim=0), kept, dim=-1).indices.sort(dim=-1).values  # (c, K)
-        keep = torch.gather(probs, 2, top[None].expand(h, -1, -1))  # (h, c, K)
-        pad = width - kept
-        keys = torch.nn.functional.pad(top, (0, pad), value=-1)  # (c, w+1+g)
-        yield RowAttention(chunk, keys, torch.nn.functional.pad(keep, (0, pad)))
+        keys, probs = _global_rows(q, keys_at, n, width)
+        pad = width - keys.shape[1]
+        yield RowAttention(chunk, torch.nn.functional.pad(keys, (0, pad), value=-1),
+                           torch.nn.functional.pad(probs, (0, pad)))
+
+
+def _global_rows(q: Tensor, keys_at: Callable[[slice], Tensor], n: int, width: int) -> tuple[Tensor, Tensor]:
+    """A global row sees all n keys; it is kept as its `width` keys of most head-averaged attention.
+
+    Two passes over the keys, KEY_BLOCK at a time: the softmax's running maximum and sum per head
+    first, then each block's probabilities, merged into the rows' running top keys. Returns the kept
+    keys (c, K) in position order and their probabilities (h, c, K), K = min(width, n)."""
+    h, c = q.shape[1], q.shape[0]
+    blocks = [slice(s, min(s + KEY_BLOCK, n)) for s in range(0, n, KEY_BLOCK)]
+    top = torch.full((h, c), -math.inf, dtype=q.dtype, device=q.device)
+    total = torch.zeros(h, c, dtype=q.dtype, device=q.device)
+    for block in blocks:
+        scores = torch.einsum("chd,nhd->hcn", q, keys_at(block))  # (h, c, B)
+        new_top = torch.maximum(top, scores.amax(dim=-1))
+        total = total * torch.exp(top - new_top) + torch.exp(scores - new_top[..., None]).sum(dim=-1)
+        top = new_top
+    kept_keys = torch.zeros(c, 0, dtype=torch.long, device=q.device)
+    kept_probs = q.new_zeros(h, c, 0)
+    for block in blocks:
+        scores = torch.einsum("chd,nhd->hcn", q, keys_at(block))  # (h, c, B)
+        probs = torch.exp(scores - top[..., None]) / total[..., None]  # (h, c, B)
+        positions = torch.arange(block.start, block.stop, device=q.device).expand(c, -1)  # (c, B)
+        kept_keys = torch.cat([kept_keys, positions], dim=1)
+        kept_probs = torch.cat([kept_probs, probs], dim=2)
+        if kept_keys.shape[1] > width:
+            best = torch.topk(kept_probs.mean(dim=0), width, dim=-1).indices  # (c, width)
+            kept_keys = kept_keys.gather(1, best)
+            kept_probs = kept_probs.gather(2, best[None].expand(h, -1, -1))
+    order = kept_keys.argsort(dim=-1)
+    return kept_keys.gather(1, order), kept_probs.gather(2, order[None].expand(h, -1, -1))
 
 
 def _local_chunks(rows: np.ndarray, window: int) -> Iterator[tuple[int, int, bool]]:

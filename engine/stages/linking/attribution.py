@@ -13,7 +13,7 @@ numpy, a chunk of rows at a time; the result becomes dicts only at the end.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,7 @@ ROLLOUT_FANOUT = 16
 ROLLOUT_CELLS = 1 << 22
 
 # Attention rows as arrays: query position -> (key positions (m,) int64, weights (m,) float64).
-RowWeights = dict[int, tuple[np.ndarray, np.ndarray]]
+RowWeights = Mapping[int, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)

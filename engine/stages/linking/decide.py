@@ -19,14 +19,20 @@ import numpy as np
 import torch
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.model.rows import RowAttention, head_mean_rows, row_attention
+from brandscan.engine.model.rows import RowAttention, attention_chunks, row_attention
 from brandscan.engine.report import Alternative, Anchor, Attribution, Mention
 from brandscan.engine.stable import WEIGHT_DECIMALS, ranked, rounded, single_thread
 from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import DocState, EncodedStates
 from brandscan.engine.stages.linking.attribution import RowWeights, rollout_rows
-from brandscan.engine.stages.linking.evidence import evidence_spans, merge_rows, row_weight_arrays
-from brandscan.engine.stages.linking.features import chunk_features, feature_context, span_means
+from brandscan.engine.stages.linking.evidence import evidence_spans, mass_rows, mean_rows, merge_rows
+from brandscan.engine.stages.linking.features import (
+    RowMass,
+    chunk_features,
+    entity_slots,
+    feature_context,
+    span_means,
+)
 from brandscan.engine.stages.linking.head import (
     NO_SPEAKER,
     OTHER_SPEAKER,
@@ -118,9 +124,9 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
         return LinkResult(())
     tokens = state.tokens
     aliases = [c for c in state.candidates if c.kind == "alias"]
+    head_dtype = next(linker.head.parameters()).dtype
     with torch.inference_mode(), single_thread():
         vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, linker.head.config.sense_context)
-        head_dtype = next(linker.head.parameters()).dtype
         p_brand = rounded(torch.sigmoid(linker.head.sense_logits(vec.to(head_dtype), feats.to(head_dtype)))
                           .float().cpu().numpy()) if aliases else np.zeros(0)
     keep = [bool(p >= SENSE_THRESHOLD) for p in p_brand]
@@ -128,24 +134,35 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     queries, query_candidates = link_queries(tokens, state.candidates, entities, catalog)
     spans = [tokens.token_span(c.start, c.end) for c in aliases]
     device = states.last_hidden.device
-    rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}
-                               | {p for s, t in spans for p in range(s, t)}), dtype=torch.long, device=device)
+    rows = _positions([(q.tok_start, q.tok_end) for q in queries] + spans, device)
     globals_t = torch.as_tensor(state.encoded.global_positions, dtype=torch.long, device=device)
     last = states.layers[-1].attention_of(states.layer_inputs[-1])
+    weights: RowWeights | None = None
     with torch.inference_mode():
+        attention: RowAttention | RowMass
         if options.attribution == "rollout":
-            top = row_attention(last, rows, globals_t, states.window)
+            attention = row_attention(last, rows, globals_t, states.window)
             layers = [layer.attention_of(x) for layer, x in zip(states.layers, states.layer_inputs)]
-            weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, states.window, top=top)
+            weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, states.window, top=attention)
         else:
-            top = head_mean_rows(last, rows, globals_t, states.window)
-            weights = row_weight_arrays(top)
+            # The head reads only each row's mass per brand: reduced chunk by chunk, nothing kept.
+            attention = mass_rows(attention_chunks(last, rows, globals_t, states.window),
+                                  entity_slots(tokens.n_tokens, entities.specs, device), head_dtype)
+    probs = head_probabilities(tokens, queries, entities, states, attention, linker, options.link_bias) \
+        if queries else np.zeros((0, 1))
+    choices = [query_choice(q, probs[qi], entities) for qi, q in enumerate(queries)]
+    shown = [qi for qi, c in enumerate(query_candidates) if is_reported(c, choices[qi])]
+    if weights is None:
+        # Evidence rows only for what the report shows: a long document's unreported noun phrases
+        # are most of its candidates, and their rows (w + 1 + g keys each) would dominate its memory.
+        shown_rows = _positions([(queries[qi].tok_start, queries[qi].tok_end) for qi in shown] + spans, device)
+        with torch.inference_mode():
+            weights = mean_rows(attention_chunks(last, shown_rows, globals_t, states.window), len(shown_rows))
     global_set = set(state.encoded.global_positions.tolist())
     out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options)
            for c, span, p, keep_it in zip(aliases, spans, p_brand, keep)]
-    if queries:
-        probs = head_probabilities(tokens, queries, entities, states, top, linker, options.link_bias)
-        out += ranked_mentions(tokens, queries, query_candidates, entities, probs, weights, options)
+    out += [ranked_mention(tokens, queries[qi], query_candidates[qi], entities, choices[qi], weights, options)
+            for qi in shown]
     out.sort(key=lambda m: (m.start, m.end))
     rejected = tuple((c.start, c.end) for c, keep_it in zip(aliases, keep) if not keep_it)
     return LinkResult(tuple(out), rejected)
@@ -256,7 +273,7 @@ def rank_query(c: Candidate, span: tuple[int, int], entities: Entities,
 
 def head_logits(
     tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities, states: EncodedStates,
-    attention: RowAttention, linker: Linker,
+    attention: RowAttention | RowMass, linker: Linker,
 ) -> torch.Tensor:
     """(Q, 1+E) the head's logits over "no brand" and each query's entities, QUERY_CHUNK queries at a
     time: a document with 20,000 candidates never holds (Q, E, d) pair inputs at once."""
@@ -264,10 +281,11 @@ def head_logits(
     with torch.inference_mode():
         head_dtype = next(linker.head.parameters()).dtype
         initial = sentence_initial(tokens, initial_positions(queries, entities.specs))
-        rows = RowAttention(attention.rows, attention.keys, attention.probs.to(head_dtype))
+        if isinstance(attention, RowAttention):
+            attention = RowAttention(attention.rows, attention.keys, attention.probs.to(head_dtype))
         with single_thread():  # the features and head are small; one thread keeps their sums fixed
-            context = feature_context(states.last_hidden.to(head_dtype), rows, tokens.passage_of, entities.specs,
-                                      states.window, initial)
+            context = feature_context(states.last_hidden, attention, tokens.passage_of, entities.specs,
+                                      states.window, initial, head_dtype)
             out = torch.full((len(queries), width), -1e4)
             for at in range(0, len(queries), QUERY_CHUNK):
                 logits = linker.head(*chunk_features(context, queries[at:at + QUERY_CHUNK])).float()
@@ -276,7 +294,7 @@ def head_logits(
 
 
 def head_probabilities(tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities,
-                       states: EncodedStates, attention: RowAttention, linker: Linker,
+                       states: EncodedStates, attention: RowAttention | RowMass, linker: Linker,
                        link_bias: float = 0.0) -> np.ndarray:
     """(Q, 1+E) probabilities over "no brand" and each query's entities, as reported; `link_bias`
     moves every brand against "no brand" (the user's precision/recall trade-off)."""
@@ -286,37 +304,60 @@ def head_probabilities(tokens: TokenizedDocument, queries: Sequence[QuerySpec], 
     return rounded(torch.softmax(logits, dim=-1).cpu().numpy())
 
 
-def ranked_mentions(
-    tokens: TokenizedDocument, queries: Sequence[QuerySpec], candidates: Sequence[Candidate], entities: Entities,
-    probs: np.ndarray, weights: RowWeights, options: LinkingOptions,
-) -> list[Mention]:
-    """Each query's decision as reported, with the anchors and evidence words its attention row gave."""
-    out = []
-    for qi, (q, c) in enumerate(zip(queries, candidates)):
-        p = probs[qi, : 1 + len(q.entities)]
-        order = ranked(p)  # ties to "no brand", then to the nearer-listed brand
-        choice, runner_up = int(order[0]), int(order[1]) if len(order) > 1 else 0
-        brand = entities.brands[q.entities[choice - 1]] if choice > 0 else None
-        alt = Alternative(entities.brands[q.entities[runner_up - 1]] if runner_up > 0 else None, float(p[runner_up]))
-        if brand is None and c.kind != "pronoun" and alt.probability < REVIEW_PROBABILITY:
-            continue
-        merged = merge_rows(weights, range(q.tok_start, q.tok_end))
-        shown = brand if brand is not None else alt.brand
-        anchors: tuple[Anchor, ...] = ()
-        if shown is not None:
-            i = entities.brands.index(shown)
-            hit = entities.brand_of_token[merged[0]] == i
-            scored = np.bincount(entities.anchor_of_token[merged[0][hit]], weights=merged[1][hit],
-                                 minlength=len(entities.mentions[i]))  # (mentions,) attention to each anchor
-            anchors = _anchors(entities.mentions[i], entities.starts[i], scored, tokens, q.tok_start, options.anchors)
-        evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans)
-        kind = "pronoun" if c.kind == "pronoun" else "nominal" if c.kind == "nominal" else "product"
-        out.append(Mention(
-            id="", brand=brand, kind=kind, start=c.start, end=c.end, text=c.text,
-            passage=int(tokens.passage_of[q.tok_start]), probability=float(p[choice]), is_global=False,
-            alternative=alt, attribution=Attribution(options.attribution, anchors, evidence),
-        ))
-    return out
+@dataclass(frozen=True)
+class Choice:
+    """A query's decision: its brand (None: no brand) with its probability, and the runner-up."""
+
+    brand: str | None
+    probability: float
+    alternative: Alternative
+
+
+def query_choice(q: QuerySpec, p: np.ndarray, entities: Entities) -> Choice:
+    """The decision in a query's row of head_probabilities."""
+    p = p[: 1 + len(q.entities)]
+    order = ranked(p)  # ties to "no brand", then to the nearer-listed brand
+    choice, runner_up = int(order[0]), int(order[1]) if len(order) > 1 else 0
+    brand = entities.brands[q.entities[choice - 1]] if choice > 0 else None
+    alternative = Alternative(entities.brands[q.entities[runner_up - 1]] if runner_up > 0 else None,
+                              float(p[runner_up]))
+    return Choice(brand, float(p[choice]), alternative)
+
+
+def is_reported(c: Candidate, choice: Choice) -> bool:
+    """Linked candidates, every pronoun, and unlinked noun phrases whose runner-up brand reached
+    REVIEW_PROBABILITY are reported."""
+    return choice.brand is not None or c.kind == "pronoun" or choice.alternative.probability >= REVIEW_PROBABILITY
+
+
+def ranked_mention(
+    tokens: TokenizedDocument, q: QuerySpec, c: Candidate, entities: Entities, choice: Choice,
+    weights: RowWeights, options: LinkingOptions,
+) -> Mention:
+    """A query's decision as reported (query_choice), with the anchors and evidence words its
+    attention row gave."""
+    brand, alt = choice.brand, choice.alternative
+    merged = merge_rows(weights, range(q.tok_start, q.tok_end))
+    shown = brand if brand is not None else alt.brand
+    anchors: tuple[Anchor, ...] = ()
+    if shown is not None:
+        i = entities.brands.index(shown)
+        hit = entities.brand_of_token[merged[0]] == i
+        scored = np.bincount(entities.anchor_of_token[merged[0][hit]], weights=merged[1][hit],
+                             minlength=len(entities.mentions[i]))  # (mentions,) attention to each anchor
+        anchors = _anchors(entities.mentions[i], entities.starts[i], scored, tokens, q.tok_start, options.anchors)
+    evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans)
+    kind = "pronoun" if c.kind == "pronoun" else "nominal" if c.kind == "nominal" else "product"
+    return Mention(
+        id="", brand=brand, kind=kind, start=c.start, end=c.end, text=c.text,
+        passage=int(tokens.passage_of[q.tok_start]), probability=choice.probability, is_global=False,
+        alternative=alt, attribution=Attribution(options.attribution, anchors, evidence),
+    )
+
+
+def _positions(spans: Sequence[tuple[int, int]], device: torch.device) -> torch.Tensor:
+    """The sorted distinct token positions of `spans`."""
+    return torch.tensor(sorted({p for s, t in spans for p in range(s, t)}), dtype=torch.long, device=device)
 
 
 def _nearest_before(starts: np.ndarray, position: int) -> int:

@@ -2,23 +2,81 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from brandscan.engine.model.rows import RowAttention
 from brandscan.engine.report import WeightedSpan
 from brandscan.engine.stable import WEIGHT_DECIMALS, rounded
 from brandscan.engine.stages.linking.attribution import RowWeights
+from brandscan.engine.stages.linking.features import RowMass, row_mass
 from brandscan.engine.text.passages import TokenizedDocument
 from brandscan.engine.text.words import STOPWORDS, word_around
 
 
-def row_weight_arrays(att: RowAttention) -> RowWeights:
-    """Head-averaged attention of each row as (key positions, weights) arrays, padding dropped."""
-    mean = att.head_mean().detach().float().cpu().numpy().astype(np.float64)  # (r, K)
-    keys = att.keys.cpu().numpy()
-    valid = keys >= 0
-    return {row: (keys[r][valid[r]], mean[r][valid[r]]) for r, row in enumerate(att.rows.tolist())}
+@dataclass(frozen=True, eq=False)
+class MeanRows(Mapping[int, tuple[np.ndarray, np.ndarray]]):
+    """Head-averaged attention rows, stored as (r, K) int32 keys and float32 weights: a RowWeights
+    whose row arrays are cut out when read. One (key, weight) costs 8 bytes here; as per-row int64
+    and float64 copies beside the tensors they came from it cost over 50, and a 1M-token document has
+    about 10^8 of them."""
+
+    key_table: np.ndarray  # (r, K) int32, -1 where padded
+    weight_table: np.ndarray  # (r, K) float32
+    row_of: dict[int, int]  # query position -> its row
+
+    def __getitem__(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        r = self.row_of[position]
+        keys = self.key_table[r]
+        valid = keys >= 0
+        return keys[valid].astype(np.int64), self.weight_table[r][valid].astype(np.float64)
+
+    def __contains__(self, position: object) -> bool:
+        return position in self.row_of
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.row_of)
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+
+def mean_rows(chunks: Iterable[RowAttention], n_rows: int) -> MeanRows:
+    """Attention chunks (rows.attention_chunks) kept as MeanRows, each chunk's heads averaged as it
+    comes: the rows' attention is never held per head."""
+    keys: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    positions: list[int] = []
+    for chunk in chunks:
+        mean = chunk.probs.mean(dim=0)  # (c, K)
+        if keys is None or weights is None:
+            keys = np.empty((n_rows, mean.shape[1]), dtype=np.int32)
+            weights = np.empty((n_rows, mean.shape[1]), dtype=np.float32)
+        at = len(positions)
+        keys[at:at + len(chunk.rows)] = chunk.keys.cpu().numpy()
+        weights[at:at + len(chunk.rows)] = mean.detach().float().cpu().numpy()
+        positions += chunk.rows.tolist()
+    if keys is None or weights is None:
+        return MeanRows(np.zeros((0, 0), np.int32), np.zeros((0, 0), np.float32), {})
+    return MeanRows(keys[:len(positions)], weights[:len(positions)], {p: r for r, p in enumerate(positions)})
+
+
+def mass_rows(chunks: Iterable[RowAttention], entity_of: Tensor, dtype: torch.dtype = torch.float32) -> RowMass:
+    """The RowMass of attention chunks, each chunk's heads averaged (then cast to `dtype`) and reduced
+    to its entity mass as it comes: nothing of the rows' attention is kept."""
+    positions, masses = [], []
+    for chunk in chunks:
+        mean = chunk.probs.mean(dim=0, keepdim=True).to(dtype)  # (1, c, K)
+        positions.append(chunk.rows)
+        masses.append(row_mass(RowAttention(chunk.rows, chunk.keys, mean), entity_of).mass)
+    if not positions:
+        return RowMass(torch.zeros(0, dtype=torch.long, device=entity_of.device),
+                       torch.zeros(0, int(entity_of[-1]), dtype=dtype, device=entity_of.device))
+    return RowMass(torch.cat(positions), torch.cat(masses))
 
 
 def merge_rows(rows: RowWeights, positions: range) -> tuple[np.ndarray, np.ndarray]:

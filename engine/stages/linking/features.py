@@ -34,7 +34,8 @@ from brandscan.engine.stages.linking.head import (
 class FeatureContext:
     """What every chunk of a document's queries reads: anchors, their vectors, attention mass per row."""
 
-    hidden: Tensor  # (n, d)
+    hidden: Tensor  # (n, d) the document's states, in their own dtype
+    dtype: torch.dtype  # the head's: every vector and feature read from `hidden` is converted to it
     anchor_vecs: Tensor  # (A, d) mean state of each anchor, entity by entity, in start order
     anchor_start: np.ndarray  # (A,) first token of each anchor
     first: np.ndarray  # (n_entities + 1,) offset of each entity's anchors in the flat arrays
@@ -54,40 +55,75 @@ def span_tokens(spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarra
     return segment, starts[segment] + offset
 
 
-def span_means(hidden: Tensor, spans: Sequence[tuple[int, int]]) -> Tensor:
-    """(S, d) the mean state of each (non-empty) token span, in one index_add (linear, differentiable)."""
+def span_means(hidden: Tensor, spans: Sequence[tuple[int, int]], dtype: torch.dtype | None = None) -> Tensor:
+    """(S, d) the mean state of each (non-empty) token span, in one index_add (linear, differentiable),
+    in `dtype` (default: the states'): only the spans' rows are converted, never the whole document."""
+    dtype = dtype or hidden.dtype
     if not spans:
-        return hidden.new_zeros(0, hidden.shape[1])
+        return hidden.new_zeros(0, hidden.shape[1], dtype=dtype)
     segment, positions = span_tokens(spans)
     device = hidden.device
-    sums = hidden.new_zeros(len(spans), hidden.shape[1]).index_add(0, torch.from_numpy(segment).to(device),
-                                                                   hidden[torch.from_numpy(positions).to(device)])
+    rows = hidden[torch.from_numpy(positions).to(device)].to(dtype)
+    sums = rows.new_zeros(len(spans), hidden.shape[1]).index_add(0, torch.from_numpy(segment).to(device), rows)
     lengths = np.maximum(np.bincount(segment, minlength=len(spans)), 1)
-    return sums / torch.from_numpy(lengths).to(device=device, dtype=hidden.dtype)[:, None]
+    return sums / torch.from_numpy(lengths).to(device=device, dtype=dtype)[:, None]
 
 
-def feature_context(hidden: Tensor, attention: RowAttention, passage_of: np.ndarray,
-                    entities: Sequence[EntitySpec], window: int, initial: np.ndarray | None = None) -> FeatureContext:
-    """The per-document part of the features, linear in tokens, anchors and attention rows."""
+# Attention rows whose entity slots are gathered at once: (ROW_BLOCK, K) int64 temporaries, a few MB.
+ROW_BLOCK = 2048
+
+
+@dataclass(frozen=True, eq=False)
+class RowMass:
+    """Attention mass each attention row gave each entity's anchors, heads averaged."""
+
+    rows: Tensor  # (r,) int64 query positions
+    mass: Tensor  # (r, n_entities)
+
+
+def entity_slots(n: int, entities: Sequence[EntitySpec], device: torch.device | str = "cpu") -> Tensor:
+    """(n + 1,) each position's entity index (anchor tokens only); len(entities) (at least 1)
+    elsewhere and at slot n, where padded keys (-1) point."""
+    n_ent = max(len(entities), 1)
+    entity_of = torch.full((n + 1,), n_ent, dtype=torch.long, device=device)
+    for e, spec in enumerate(entities):
+        for s, t in spec.anchors:
+            entity_of[s:t] = e
+    return entity_of
+
+
+def row_mass(attention: RowAttention, entity_of: Tensor) -> RowMass:
+    """RowMass of `attention`, ROW_BLOCK rows at a time (differentiable): a document with tens of
+    thousands of rows never holds their (r, K) entity slots at once."""
+    n = entity_of.shape[0] - 1
+    n_ent = int(entity_of[n])
+    probs = attention.head_mean()  # (r, K)
+    parts = []
+    for at in range(0, max(len(attention.rows), 1), ROW_BLOCK):
+        keys = attention.keys[at:at + ROW_BLOCK]
+        slot = entity_of[torch.where(keys < 0, n, keys)]  # (b, K)
+        block = probs[at:at + ROW_BLOCK]
+        parts.append(block.new_zeros(len(keys), n_ent + 1).scatter_add(1, slot, block)[:, :n_ent])
+    return RowMass(attention.rows, torch.cat(parts))
+
+
+def feature_context(hidden: Tensor, attention: RowAttention | RowMass, passage_of: np.ndarray,
+                    entities: Sequence[EntitySpec], window: int, initial: np.ndarray | None = None,
+                    dtype: torch.dtype | None = None) -> FeatureContext:
+    """The per-document part of the features, linear in tokens, anchors and attention rows; vectors
+    in `dtype` (default: the states')."""
+    dtype = dtype or hidden.dtype
     n = hidden.shape[0]
-    device = hidden.device
     spans = [sorted(e.anchors) for e in entities]
     flat = [span for anchors in spans for span in anchors]
     first = np.cumsum([0] + [len(a) for a in spans]).astype(np.int64)
     anchor_start = np.array([s for s, _ in flat], dtype=np.int64)
-    n_ent = max(len(entities), 1)
-    entity_of = torch.full((n + 1,), n_ent, dtype=torch.long, device=device)  # slot n_ent = no entity
-    for e, anchors in enumerate(spans):
-        for s, t in anchors:
-            entity_of[s:t] = e
-    keys = attention.keys
-    slot = entity_of[torch.where(keys < 0, torch.full_like(keys, n), keys)]  # (r, K)
-    probs = attention.head_mean()  # (r, K)
-    per_row = probs.new_zeros(len(attention.rows), n_ent + 1).scatter_add(1, slot, probs)[:, :n_ent]
+    if isinstance(attention, RowAttention):
+        attention = row_mass(attention, entity_slots(n, entities, hidden.device))
     row_index = np.full(n, -1, dtype=np.int64)
     row_index[attention.rows.cpu().numpy()] = np.arange(len(attention.rows))
-    return FeatureContext(hidden, span_means(hidden, flat), anchor_start, first, per_row, row_index, passage_of,
-                          np.zeros(n, dtype=bool) if initial is None else initial, window)
+    return FeatureContext(hidden, dtype, span_means(hidden, flat, dtype), anchor_start, first, attention.mass, row_index,
+                          passage_of, np.zeros(n, dtype=bool) if initial is None else initial, window)
 
 
 def build_features(
@@ -109,7 +145,7 @@ def build_features(
 def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """build_features for some queries of the document `ctx` describes, vectorised over queries."""
     hidden = ctx.hidden
-    device, dtype = hidden.device, hidden.dtype
+    device, dtype = hidden.device, ctx.dtype
     Q = len(queries)
     E = max([len(q.entities) for q in queries] + [1])
     ent = np.full((Q, E), -1, dtype=np.int64)
@@ -203,7 +239,7 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
         kind[qi, len(KINDS) + 1] = float(q.speaker != NO_SPEAKER)
 
     # The learned columns: attention mass and cosines, differentiable through the states.
-    qvec = span_means(hidden, list(zip(qs.tolist(), qe.tolist())))  # (Q, d)
+    qvec = span_means(hidden, list(zip(qs.tolist(), qe.tolist())), dtype)  # (Q, d)
     segment, positions = span_tokens(list(zip(qs.tolist(), qe.tolist())))
     rows = ctx.row_index[positions]
     kept = rows >= 0
@@ -223,8 +259,8 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
         max_cos = windowed.masked_fill(~torch.from_numpy(window_ok).to(device), -1.0).amax(dim=-1)
         evec = ctx.anchor_vecs[near_t] * mask[..., None]  # (Q, E, d)
     else:
-        near_cos = max_cos = hidden.new_zeros(Q, E)
-        evec = hidden.new_zeros(Q, E, hidden.shape[1])
+        near_cos = max_cos = hidden.new_zeros(Q, E, dtype=dtype)
+        evec = hidden.new_zeros(Q, E, hidden.shape[1], dtype=dtype)
     # ATTENTION_MASS, LOG_ATTENTION_MASS, MAX_COSINE, NEAREST_COSINE: in column order
     learned = torch.stack([mass, torch.log(mass + 1e-4), max_cos, near_cos], dim=-1)  # (Q, E, LEARNED)
     numeric_t = torch.from_numpy(numeric).to(device=device, dtype=dtype)

@@ -36,6 +36,8 @@ from brandscan.engine.stages.sentiment.pooling import pool
 from brandscan.engine.text.passages import TokenizedDocument
 from brandscan.engine.text.words import OPINION_STOPWORDS, WORD
 
+TAG_BLOCK = 8192  # word pieces tagged at once
+
 
 @dataclass(frozen=True)
 class Expression:
@@ -113,12 +115,11 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
     """Every (expression, judged reference) of a document, in document order; `states` (n, d) are
     the document pass's final states."""
     with torch.inference_mode(), single_thread():
-        x = states.float()  # (n, d)
-        tag_ids = inside_tags(rounded(head.tag(x).softmax(-1).numpy()), config.inside_threshold)  # (n,)
+        tag_ids = inside_tags(rounded(tag_probabilities(head, states)), config.inside_threshold)  # (n,)
         expressions = decode_expressions(tag_ids, layout, tokens.text)
         if not expressions or not references:
             return []
-        pooled = pool(x, layout, [(e.first, e.last) for e in expressions], [(r.first, r.last) for r in references])
+        pooled = pool(states, layout, [(e.first, e.last) for e in expressions], [(r.first, r.last) for r in references])
         pairs, feats = [], []
         sentences = reference_sentences(layout, references)
         for k, e in enumerate(expressions):
@@ -158,6 +159,19 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
         out.append(Judged(expressions[k], references[i], float(rounded(attach[p])), (float(pr[0]), float(pr[1]),
                           float(pr[2])), aspect_of[k]))
     return out
+
+
+def tag_probabilities(head: OpinionHead, states: torch.Tensor) -> np.ndarray:
+    """(n, 3) O/B/I probabilities of every word piece, TAG_BLOCK positions at a time with the
+    convolution's reach of context either side: a long document's states are never copied whole."""
+    n = states.shape[0]
+    reach = head.tag_conv.kernel_size[0] // 2
+    parts = []
+    for at in range(0, n, TAG_BLOCK):
+        lo, hi = max(0, at - reach), min(n, at + TAG_BLOCK + reach)
+        logits = head.tag(states[lo:hi].float())  # (hi - lo, 3)
+        parts.append(logits[at - lo:at - lo + min(TAG_BLOCK, n - at)].softmax(-1).numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.float32)
 
 
 def _decide(pairs: list[tuple[int, int]], attach: np.ndarray, references: Sequence[Reference],
