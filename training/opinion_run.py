@@ -36,7 +36,9 @@ def run_training(brands: Path, out: Path, config: OpinionTrainConfig, *, mams: P
 
     refuse_dev(brands)
     seed_everything(config.seed)
-    loaded = load_model(model)
+    # float32 states whatever the machine, as the linking head's trainer reads them: with `auto`, a
+    # machine with bf16 units would train the head on states that float32 machines never produce.
+    loaded = load_model(model, dtype="float32")
     encoder = load_stages(loaded).encoder  # the analyzer's document encoder (linking adapter merged)
     # The minimal catalogue, as `eval brands --catalog minimal` reads the corpus: names and aspects.
     catalog = minimal_catalog(load_catalog(brands / "catalog.yaml"))

@@ -24,9 +24,9 @@ from brandscan.engine.stages.sentiment.pooling import Pooled, pool
 from brandscan.training.opinion_data import OpinionItems
 from brandscan.training.opinion_mams import PolarityItems
 
-THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
-FALLBACKS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3)
-INSIDE: tuple[float, ...] = (0.3, 0.4, 0.5)
+THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+FALLBACKS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+INSIDE: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 @dataclass(frozen=True)
