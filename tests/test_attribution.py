@@ -64,3 +64,55 @@ def test_evidence_spans_are_words_of_the_text_and_normalized():
     for s in spans:
         assert text[s.start:s.end] == s.text and s.text.lower() not in {"the", "it", "."}
         assert s.text in {"Norvik", "shipped", "Trailblazer", "jacket", "quickly", "was", "warm"}
+
+
+def test_global_rows_over_several_key_blocks_keep_the_strongest_keys_exactly(monkeypatch):
+    from brandscan.engine.model import rows as rows_module
+
+    monkeypatch.setattr(rows_module, "KEY_BLOCK", 16)  # 90 keys: six blocks, the last one short
+    torch.manual_seed(1)
+    n, d, h, window = 90, 16, 4, 10
+    x = torch.randn(n, d)
+    wq, wk = torch.randn(d, d) / 4, torch.randn(d, d) / 4
+    globals_ = torch.tensor([0, 40, 77])
+    rows = torch.tensor([0, 40, 77])
+    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, h)
+    att = row_attention(layer, rows, globals_, window)
+    ref = dense_rows(x, wq, wk, h, att.rows, globals_, window)  # (h, r, n)
+    width = window + 1 + len(globals_)
+    for r in range(len(att.rows)):
+        kept = att.keys[r][att.keys[r] >= 0]
+        assert kept.tolist() == sorted(kept.tolist()) and len(kept) == width
+        assert set(kept.tolist()) == set(torch.topk(ref[:, r].mean(0), width).indices.tolist())
+        torch.testing.assert_close(att.probs[:, r, :width], ref[:, r, kept], atol=1e-5, rtol=1e-4)
+
+
+def test_linking_reductions_equal_the_whole_rows():
+    from brandscan.engine.model.rows import attention_chunks
+    from brandscan.engine.stages.linking.evidence import mass_rows, mean_rows
+    from brandscan.engine.stages.linking.features import entity_slots, row_mass
+    from brandscan.engine.stages.linking.head import EntitySpec
+
+    torch.manual_seed(2)
+    n, d, h, window = 300, 16, 4, 10
+    x = torch.randn(n, d)
+    wq, wk = torch.randn(d, d) / 4, torch.randn(d, d) / 4
+    globals_ = torch.tensor([5, 120, 250])
+    rows = torch.tensor([1, 2, 3, 60, 120, 121, 200, 299])
+    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, h)
+    whole = row_attention(layer, rows, globals_, window)
+    entity_of = entity_slots(n, [EntitySpec(((5, 6), (250, 251))), EntitySpec(((120, 121),))])
+    streamed = mass_rows(attention_chunks(layer, rows, globals_, window), entity_of)
+    expected = row_mass(whole, entity_of)
+    assert streamed.rows.tolist() == expected.rows.tolist()
+    torch.testing.assert_close(streamed.mass, expected.mass)
+    assert expected.mass.shape == (len(rows), 2) and float(expected.mass.min()) >= 0.0
+    kept = mean_rows(attention_chunks(layer, rows, globals_, window), len(rows))
+    mean = whole.probs.mean(0)
+    for r, position in enumerate(whole.rows.tolist()):
+        keys, weights = kept[position]
+        valid = whole.keys[r] >= 0
+        assert keys.dtype == np.int64 and weights.dtype == np.float64
+        assert keys.tolist() == whole.keys[r][valid].tolist()
+        np.testing.assert_allclose(weights, mean[r][valid].numpy(), rtol=1e-6)
+    assert 7 not in kept and len(kept) == len(rows)
