@@ -171,7 +171,9 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
 def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequence[ExplicitMention],
                  aliases: Sequence[Candidate], context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The sense module's inputs for each ambiguous name: (mean state (S, d), or with `context` > 0
-    that and the mean over the name and `context` tokens either side (S, 2d); SENSE_FEATURES (S, k))."""
+    that and the mean over the name and `context` tokens either side (S, 2d); SENSE_FEATURES (S, k)),
+    float32 whatever the states' dtype: the module was trained on float32 means, and bfloat16 sums and
+    counts lose that precision."""
     text = tokens.text
     spans = [tokens.token_span(c.start, c.end) for c in aliases]
     passage_of = tokens.passage_of
@@ -193,13 +195,14 @@ def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequ
                     np.log1p(len(brands_in.get(passage, set()) - {brand})), *name_context(text, c.start, c.end))
     width = hidden.shape[1] * (2 if context else 1)
     if not spans:
-        return hidden.new_zeros(0, width), hidden.new_zeros(0, len(SENSE_FEATURES))
-    vec = span_means(hidden, spans)  # (S, d)
+        return (hidden.new_zeros(0, width, dtype=torch.float32),
+                hidden.new_zeros(0, len(SENSE_FEATURES), dtype=torch.float32))
+    vec = span_means(hidden, spans, torch.float32)  # (S, d)
     if context:
         n = hidden.shape[0]
         around = [(max(0, s - context), min(n, e + context)) for s, e in spans]
-        vec = torch.cat([vec, span_means(hidden, around)], dim=-1)  # (S, 2d)
-    return vec, torch.from_numpy(feats).to(device=hidden.device, dtype=hidden.dtype)
+        vec = torch.cat([vec, span_means(hidden, around, torch.float32)], dim=-1)  # (S, 2d)
+    return vec, torch.from_numpy(feats).to(device=hidden.device)
 
 
 def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Candidate],
