@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from brandscan.engine.catalog import load_catalog
-from brandscan.engine.config import AnalyzerConfig
+from brandscan.engine.config import DTYPES, AnalyzerConfig
 from brandscan.engine.pipeline import Analyzer
 from brandscan.engine.text.documents import Document, ReadOptions, iter_documents
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "int8"])
+    parser.add_argument("--dtype", default="auto", choices=DTYPES)
     args = parser.parse_args()
 
     import resource

@@ -24,16 +24,22 @@ def dense_rows(x, wq, wk, heads, rows, globals_, window):
     return torch.softmax(s.masked_fill(~allowed, -math.inf), dim=-1)[:, rows]  # (h, r, n)
 
 
-def test_row_attention_equals_dense_masked_reference():
-    torch.manual_seed(0)
-    n, d, h, window = 90, 16, 4, 10
+def random_layer(seed, n, d=16, heads=4):
+    """A layer of random inputs and projections, and a dense reference of its rows."""
+    torch.manual_seed(seed)
     x = torch.randn(n, d)
     wq, wk = torch.randn(d, d) / 4, torch.randn(d, d) / 4
+    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, heads)
+    return layer, lambda rows, globals_, window: dense_rows(x, wq, wk, heads, rows, globals_, window)
+
+
+def test_row_attention_equals_dense_masked_reference():
+    window = 10
+    layer, reference = random_layer(0, 90)
     globals_ = torch.tensor([0, 40, 77])
     rows = torch.tensor([3, 40, 41, 89])  # 40 is a global row: it sees every key
-    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, h)
     att = row_attention(layer, rows, globals_, window)
-    ref = dense_rows(x, wq, wk, h, att.rows, globals_, window)
+    ref = reference(att.rows, globals_, window)
     dense = torch.zeros_like(ref)
     for r in range(len(att.rows)):
         for j, key in enumerate(att.keys[r].tolist()):
@@ -70,15 +76,12 @@ def test_global_rows_over_several_key_blocks_keep_the_strongest_keys_exactly(mon
     from brandscan.engine.model import rows as rows_module
 
     monkeypatch.setattr(rows_module, "KEY_BLOCK", 16)  # 90 keys: six blocks, the last one short
-    torch.manual_seed(1)
-    n, d, h, window = 90, 16, 4, 10
-    x = torch.randn(n, d)
-    wq, wk = torch.randn(d, d) / 4, torch.randn(d, d) / 4
+    window = 10
+    layer, reference = random_layer(1, 90)
     globals_ = torch.tensor([0, 40, 77])
     rows = torch.tensor([0, 40, 77])
-    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, h)
     att = row_attention(layer, rows, globals_, window)
-    ref = dense_rows(x, wq, wk, h, att.rows, globals_, window)  # (h, r, n)
+    ref = reference(att.rows, globals_, window)  # (h, r, n)
     width = window + 1 + len(globals_)
     for r in range(len(att.rows)):
         kept = att.keys[r][att.keys[r] >= 0]
@@ -93,13 +96,10 @@ def test_linking_reductions_equal_the_whole_rows():
     from brandscan.engine.stages.linking.features import entity_slots, row_mass
     from brandscan.engine.stages.linking.head import EntitySpec
 
-    torch.manual_seed(2)
-    n, d, h, window = 300, 16, 4, 10
-    x = torch.randn(n, d)
-    wq, wk = torch.randn(d, d) / 4, torch.randn(d, d) / 4
+    n, window = 300, 10
+    layer, _ = random_layer(2, n)
     globals_ = torch.tensor([5, 120, 250])
     rows = torch.tensor([1, 2, 3, 60, 120, 121, 200, 299])
-    layer = LayerAttention(x, lambda t: t @ wq.T, lambda t: t @ wk.T, h)
     whole = row_attention(layer, rows, globals_, window)
     entity_of = entity_slots(n, [EntitySpec(((5, 6), (250, 251))), EntitySpec(((120, 121),))])
     streamed = mass_rows(attention_chunks(layer, rows, globals_, window), entity_of)

@@ -32,11 +32,9 @@ from brandscan.engine.stages.sentiment.features import (
 )
 from brandscan.engine.stages.sentiment.layout import TokenLayout, token_layout
 from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
-from brandscan.engine.stages.sentiment.pooling import pool
+from brandscan.engine.stages.sentiment.pooling import STATE_BLOCK, pool
 from brandscan.engine.text.passages import TokenizedDocument
 from brandscan.engine.text.words import OPINION_STOPWORDS, WORD
-
-TAG_BLOCK = 8192  # word pieces tagged at once
 
 
 @dataclass(frozen=True)
@@ -162,15 +160,15 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
 
 
 def tag_probabilities(head: OpinionHead, states: torch.Tensor) -> np.ndarray:
-    """(n, 3) O/B/I probabilities of every word piece, TAG_BLOCK positions at a time with the
+    """(n, 3) O/B/I probabilities of every word piece, STATE_BLOCK positions at a time with the
     convolution's reach of context either side: a long document's states are never copied whole."""
     n = states.shape[0]
     reach = head.tag_conv.kernel_size[0] // 2
     parts = []
-    for at in range(0, n, TAG_BLOCK):
-        lo, hi = max(0, at - reach), min(n, at + TAG_BLOCK + reach)
+    for at in range(0, n, STATE_BLOCK):
+        lo, hi = max(0, at - reach), min(n, at + STATE_BLOCK + reach)
         logits = head.tag(states[lo:hi].float())  # (hi - lo, 3)
-        parts.append(logits[at - lo:at - lo + min(TAG_BLOCK, n - at)].softmax(-1).numpy())
+        parts.append(logits[at - lo:at - lo + min(STATE_BLOCK, n - at)].softmax(-1).numpy())
     return np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.float32)
 
 

@@ -17,9 +17,9 @@ class Pooled:
     context: torch.Tensor  # (E, 3d) expression mean, clause mean, sentence mean
 
 
-# Positions summed at once: the states are read a block at a time, in float32, so that a long
-# document's (n, d) states are never copied whole (1.5 GB in float32 at 1M tokens).
-BLOCK = 8192
+# Positions read at once (here and by the opinion tagger): the states are converted to float32 a
+# block at a time, so that a long document's (n, d) states are never copied whole (1.5 GB at 1M tokens).
+STATE_BLOCK = 8192
 
 
 def segment_means(states: torch.Tensor, index: torch.Tensor, count: int) -> torch.Tensor:
@@ -28,18 +28,17 @@ def segment_means(states: torch.Tensor, index: torch.Tensor, count: int) -> torc
     d = states.shape[-1]
     sums = torch.zeros(count, d)
     sizes = torch.zeros(count)
-    for at in range(0, states.shape[0], BLOCK):
-        part = index[at:at + BLOCK]
+    for at in range(0, states.shape[0], STATE_BLOCK):
+        part = index[at:at + STATE_BLOCK]
         keep = part >= 0
-        sums.index_add_(0, part[keep], states[at:at + BLOCK][keep].float())
+        sums.index_add_(0, part[keep], states[at:at + STATE_BLOCK][keep].float())
         sizes.index_add_(0, part[keep], torch.ones(int(keep.sum())))
     return sums / sizes.clamp(min=1.0).unsqueeze(-1)
 
 
 def _span_mean_max(states: torch.Tensor, spans: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    means = torch.stack([states[a:b].float().mean(0) for a, b in spans])  # (m, d)
-    maxes = torch.stack([states[a:b].float().amax(0) for a, b in spans])  # (m, d)
-    return means, maxes
+    pieces = [states[a:b].float() for a, b in spans]
+    return torch.stack([p.mean(0) for p in pieces]), torch.stack([p.amax(0) for p in pieces])  # (m, d) each
 
 
 def pool(states: torch.Tensor, layout: TokenLayout, expressions: Sequence[tuple[int, int]],
