@@ -67,10 +67,11 @@ class Analyzer:
     def front(self) -> FrontHalf:
         """What the front half reads besides the document (stages/encode.py)."""
         if self._front is None:
-            from brandscan.engine.stages.encode import FrontHalf
+            from brandscan.engine.stages.encode import FrontHalf, kept_layers
 
             self._front = FrontHalf(self.catalog, self._lexicon, load_tokenizer(self.model.tokenizer_file),
-                                    author=self.config.author, passage_tokens=self.config.passage_tokens)
+                                    author=self.config.author, passage_tokens=self.config.passage_tokens,
+                                    keep_layers=kept_layers(self.config.attribution))
         return self._front
 
     @property

@@ -123,6 +123,29 @@ def test_window_and_globals_equal_masked_dense_bert(model):
     assert out.attentions[5].window.shape == (1, 12, n, window + 1)
 
 
+def test_layers_in_place_compute_what_layers_with_a_new_output_do(model):
+    # Without hidden states or kept inputs every layer overwrites its input chunk by chunk; a chunk's
+    # output must not reach the next chunk's window keys. 15 passages (about 350 tokens) run as two
+    # chunks of 256 queries, so the second chunk's window reads back into the first.
+    ids, pos, markers = encode_passages(model.tokenizer_file, TEXT * 5)
+    glob = torch.zeros_like(ids, dtype=torch.bool)
+    glob[0, markers[::4]] = True
+    n = ids.shape[1]
+    assert n > 256
+    encoder = variant(model, query_chunk=256)
+    with torch.inference_mode():
+        for window in (8, 64):
+            in_place = encoder(ids, pos, glob, window=window)
+            kept = encoder(ids, pos, glob, output_hidden_states=True, keep_layer_inputs=1, window=window)
+            assert torch.equal(in_place.last_hidden, kept.last_hidden)
+            assert torch.equal(kept.layer_inputs[0], kept.hidden_states[-2])  # the kept input was not overwritten
+    idx = torch.arange(n)
+    allowed = ((idx[:, None] - idx[None, :]).abs() <= 4) | glob[0][:, None] | glob[0][None, :]
+    ref = dense_bert(model.encoder.state_dict(), model.config, ids, pos, allowed[None])
+    with torch.inference_mode():
+        assert (encoder(ids, pos, glob, window=8).last_hidden - ref).abs().max().item() < 1e-4
+
+
 def test_padded_batch_matches_each_row_alone(model):
     rows = [encode_passages(model.tokenizer_file, [t])[:2] for t in TEXT]
     n = max(r[0].shape[1] for r in rows)

@@ -126,3 +126,23 @@ def test_strongest_keys_break_ties_to_the_lower_position() -> None:
                              np.array([0.1, 0.3, 0.2, 0.2, 0.5, 0.5]))
     pick = attribution._strongest(flow, rows=2, fanout=2)
     assert flow.key[pick].tolist() == [2, 5, 3, 4]
+
+
+@pytest.mark.skipif(not HEADS.is_file(), reason="no trained linking head in this checkout")
+def test_the_front_half_keeps_only_the_layer_inputs_its_attribution_reads() -> None:
+    # Each kept input is a copy of the whole states (1.6 GB at 1M tokens in float32): attention
+    # attribution reads the last layer's, rollout the last two.
+    from brandscan.engine.catalog import load_catalog
+    from brandscan.engine.config import AnalyzerConfig
+    from brandscan.engine.pipeline import Analyzer
+    from brandscan.engine.stages.encode import front_half
+
+    text = "Delta moved the flight. It said the crew were rested, and they left on time."
+    for method, kept in (("attention", 1), ("rollout", 2)):
+        analyzer = Analyzer(load_catalog(FIXTURES / "catalog.yaml"), AnalyzerConfig(attribution=method, threads=1))
+        state = front_half(text, analyzer.front, analyzer.stages.encoder, window=analyzer.window,
+                           budget=analyzer.global_budget)
+        assert state.encoded.states is not None
+        assert len(state.encoded.states.layer_inputs) == kept
+        linked = [m for m in analyzer.analyze_text(text).mentions if m.attribution is not None]
+        assert linked and all(m.attribution.method == method for m in linked)

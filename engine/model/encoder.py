@@ -174,15 +174,24 @@ class Layer(nn.Module):
         return self.finish(attn, x), k_slab[:, :, half : half + C], v_slab[:, :, half : half + C], probs
 
     def forward_sparse(
-        self, x: Tensor, layout: GlobalLayout, half: int, chunk: int, block: int, return_probs: bool
+        self, x: Tensor, layout: GlobalLayout, half: int, chunk: int, block: int, return_probs: bool,
+        in_place: bool = False,
     ) -> tuple[Tensor, SparseAttention | None]:
+        """The layer over the whole sequence, chunk by chunk. With `in_place` the output overwrites x
+        (which the caller must not need again): a chunk's output is written once the next chunk's slab
+        has been read, the last moment any query still sees that chunk's input through its window. A
+        layer then holds one (n, d) tensor instead of its input and output (1.6 GB less at 1M tokens
+        in float32)."""
         att = self.attention
         B, n, d = x.shape
         scale = 1.0 / math.sqrt(d // att.heads)
         x_glob = gather_positions(x, layout.gather_index)  # (B, g, d)
         k_glob, v_glob = att.split(att.key(x_glob)), att.split(att.value(x_glob))  # (B, h, g, dh)
         glob = GlobalQueryAttention(att.split(att.query(x_glob)) * scale, n, keep_scores=return_probs)
-        out = torch.empty_like(x)  # (B, n, d)
+        # A slab reaches `half` positions back, into the previous chunk only when chunk >= half.
+        in_place = in_place and chunk >= half
+        out = x if in_place else torch.empty_like(x)  # (B, n, d)
+        pending: tuple[int, int, Tensor] | None = None  # in place: the previous chunk's output, unwritten
         g = layout.index.shape[1]
         win_p = x.new_zeros((B, att.heads, n, 2 * half + 1)) if return_probs else None
         to_g = x.new_zeros((B, att.heads, n, g)) if return_probs else None
@@ -191,13 +200,21 @@ class Layer(nn.Module):
             cp = -(-(c1 - c0) // block) * block  # whole blocks
             slab = pad_slab(x, 1, c0 - half, c0 + cp + half)  # (B, cp + 2*half, d)
             slab_key = pad_slab(layout.window_key, 1, c0 - half, c0 + cp + half, False)  # (B, cp + 2*half)
-            out[:, c0:c1], k_own, v_own, probs = self.chunk(
+            chunk_out, k_own, v_own, probs = self.chunk(
                 slab, slab_key, x[:, c0:c1], layout.key_valid[:, c0:c1], k_glob, v_glob, layout.valid,
                 half, block, return_probs,
             )
+            if not in_place:
+                out[:, c0:c1] = chunk_out
+            else:
+                if pending is not None:
+                    out[:, pending[0] : pending[1]] = pending[2]
+                pending = (c0, c1, chunk_out)
             if probs is not None:
                 win_p[:, :, c0:c1], to_g[:, :, c0:c1] = probs
             glob.update(k_own, v_own, layout.key_valid[:, c0:c1], c0)
+        if pending is not None:
+            out[:, pending[0] : pending[1]] = pending[2]
         o_glob, from_g = glob.finish()  # (B, h, g, dh)
         scatter_global_rows(out, layout, self.finish(att.merge(o_glob), x_glob))
         if not return_probs:
@@ -257,7 +274,9 @@ class Encoder(nn.Module):
             for i, layer in enumerate(self.layers):
                 if i >= keep_from:
                     kept.append(x)
-                x, probs = layer.forward_sparse(x, layout, half, chunk, block, output_attentions)
+                # In place unless something else holds x: the caller's hidden states, a kept input, autograd.
+                in_place = i < keep_from and hidden is None and not (torch.is_grad_enabled() and x.requires_grad)
+                x, probs = layer.forward_sparse(x, layout, half, chunk, block, output_attentions, in_place)
                 if hidden is not None:
                     hidden.append(x)
                 if attentions is not None:

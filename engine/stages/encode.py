@@ -22,8 +22,9 @@ from brandscan.engine.stages.mentions import ExplicitMention, find_explicit
 from brandscan.engine.text.lexicon import Lexicon
 from brandscan.engine.text.passages import TokenizedDocument, tokenize_document
 
-# Linking recomputes attention rows of the last layer (and rollout of the last two): the encoder
-# pass keeps the inputs of this many layers.
+# Linking recomputes attention rows of the last layer (and rollout those of the last two): the encoder
+# pass keeps the inputs of this many layers. Each kept input is a whole (n, d) copy of the states
+# (1.6 GB at 1M tokens in float32), so a run keeps only what its attribution reads (kept_layers).
 KEEP_LAYERS = 2
 PASSAGE_TOKENS = 510  # word pieces per passage (AnalyzerConfig.passage_tokens' default)
 
@@ -56,6 +57,13 @@ class FrontHalf:
     tokenizer: object  # tokenizers.Tokenizer
     author: str | None = None  # brand id that first-person plural refers to outside speaker turns
     passage_tokens: int = PASSAGE_TOKENS
+    keep_layers: int = KEEP_LAYERS  # layer inputs the encoder pass keeps (kept_layers)
+
+
+def kept_layers(attribution: str, rollout_layers: int = KEEP_LAYERS) -> int:
+    """Layer inputs linking reads: the last layer's for attention attribution (the head's attention
+    mass and the evidence rows), the last `rollout_layers` for rollout."""
+    return rollout_layers if attribution == "rollout" else 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,7 +101,7 @@ def encoder_pass(encoder: Encoder, tokens: TokenizedDocument, positions: np.ndar
 
 
 def encode(tokens: TokenizedDocument, explicit: Sequence[ExplicitMention], encoder: Encoder, *, window: int,
-           budget: int) -> Encoded:
+           budget: int, keep_layers: int = KEEP_LAYERS) -> Encoded:
     """Global-token choice (passage markers + brand anchors) and the encoder pass, timed."""
     anchors = [(tokens.token_span(m.start, m.end)[0], m.brand) for m in explicit]
     positions = global_positions(tokens, anchors, budget)
@@ -101,7 +109,7 @@ def encode(tokens: TokenizedDocument, explicit: Sequence[ExplicitMention], encod
     states = None
     if tokens.n_tokens:
         with torch.inference_mode():
-            states = encoder_pass(encoder, tokens, positions, window)
+            states = encoder_pass(encoder, tokens, positions, window, keep_layers)
     return Encoded(global_positions=positions, states=states, seconds=time.perf_counter() - started)
 
 
@@ -110,5 +118,5 @@ def front_half(text: str, setup: FrontHalf, encoder: Encoder, *, window: int, bu
     tokens = tokenize_document(text, setup.tokenizer, setup.passage_tokens)  # type: ignore[arg-type]
     explicit = find_explicit(text, setup.lexicon, setup.catalog)
     candidates = find_candidates(text, explicit, setup.catalog, author=setup.author)
-    encoded = encode(tokens, explicit, encoder, window=window, budget=budget)
+    encoded = encode(tokens, explicit, encoder, window=window, budget=budget, keep_layers=setup.keep_layers)
     return DocState(text, tokens, tuple(explicit), tuple(candidates), encoded)
