@@ -117,6 +117,7 @@ class Analyzer:
         started = time.perf_counter()
         state = front_half(document.text, front, stages.encoder, window=self.window, budget=self.global_budget)
         mentions = self._mentions(state)
+        state = state.after_linking()  # opinions read the final states only: let the layer inputs go
         opinions, sentiment = self._opinions(state, mentions)
         stats = Stats(
             chars=len(state.text),

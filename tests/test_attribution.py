@@ -91,7 +91,7 @@ def test_global_rows_over_several_key_blocks_keep_the_strongest_keys_exactly(mon
 
 
 def test_linking_reductions_equal_the_whole_rows():
-    from brandscan.engine.model.rows import attention_chunks
+    from brandscan.engine.model.rows import LocalKeys, attention_chunks
     from brandscan.engine.stages.linking.evidence import mass_rows, mean_rows
     from brandscan.engine.stages.linking.features import entity_slots, row_mass
     from brandscan.engine.stages.linking.head import EntitySpec
@@ -107,7 +107,7 @@ def test_linking_reductions_equal_the_whole_rows():
     assert streamed.rows.tolist() == expected.rows.tolist()
     torch.testing.assert_close(streamed.mass, expected.mass)
     assert expected.mass.shape == (len(rows), 2) and float(expected.mass.min()) >= 0.0
-    kept = mean_rows(attention_chunks(layer, rows, globals_, window), len(rows))
+    kept = mean_rows(attention_chunks(layer, rows, globals_, window), len(rows), LocalKeys.of(n, window, globals_.numpy()))
     mean = whole.probs.mean(0)
     for r, position in enumerate(whole.rows.tolist()):
         keys, weights = kept[position]

@@ -144,5 +144,7 @@ def test_the_front_half_keeps_only_the_layer_inputs_its_attribution_reads() -> N
                            budget=analyzer.global_budget)
         assert state.encoded.states is not None
         assert len(state.encoded.states.layer_inputs) == kept
+        later = state.after_linking().encoded.states  # what opinions read: the final states, no layer inputs
+        assert later is not None and later.layer_inputs == () and later.last_hidden is state.encoded.states.last_hidden
         linked = [m for m in analyzer.analyze_text(text).mentions if m.attribution is not None]
         assert linked and all(m.attribution.method == method for m in linked)

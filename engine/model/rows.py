@@ -57,6 +57,31 @@ class RowAttention:
         return self.probs.mean(dim=0)  # (r, K)
 
 
+@dataclass(frozen=True, eq=False)
+class LocalKeys:
+    """The keys attention_chunks gives a local (non-global) row, derived from its position: the window
+    around it (-1 outside the sequence and at global positions, which are counted once, on the global
+    side), then every global position. A consumer that keeps many rows stores their weights only."""
+
+    n: int
+    window: int
+    global_positions: np.ndarray  # (g,) int64
+    is_global: np.ndarray  # (n,) bool
+
+    @classmethod
+    def of(cls, n: int, window: int, global_positions: np.ndarray) -> LocalKeys:
+        is_global = np.zeros(n, dtype=bool)
+        is_global[global_positions] = True
+        return cls(n, window, np.asarray(global_positions, dtype=np.int64), is_global)
+
+    def __call__(self, position: int) -> np.ndarray:
+        half = self.window // 2
+        win = np.arange(position - half, position + half + 1)  # (w+1,)
+        ok = (win >= 0) & (win < self.n)
+        ok[ok] &= ~self.is_global[win[ok]]
+        return np.concatenate([np.where(ok, win, -1), self.global_positions])
+
+
 def row_attention(
     layer: LayerAttention, rows: Tensor, global_positions: Tensor, window: int
 ) -> RowAttention:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -75,6 +75,15 @@ class DocState:
     explicit: tuple[ExplicitMention, ...]
     candidates: tuple[Candidate, ...]
     encoded: Encoded
+
+    def after_linking(self) -> DocState:
+        """This state as the stages after linking read it: the kept layer inputs, each as large as the
+        final states (0.8 GB at 1M tokens in bfloat16), are no longer held."""
+        states = self.encoded.states
+        if states is None or not states.layer_inputs:
+            return self
+        encoded = replace(self.encoded, states=replace(states, layer_inputs=(), layers=()))
+        return replace(self, encoded=encoded)
 
 
 def global_positions(tokens: TokenizedDocument, anchors: Sequence[tuple[int, str]], budget: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.model.rows import RowAttention, attention_chunks, row_attention
+from brandscan.engine.model.rows import LocalKeys, RowAttention, attention_chunks, row_attention
 from brandscan.engine.report import Alternative, Anchor, Attribution, Mention
 from brandscan.engine.stable import WEIGHT_DECIMALS, ranked, rounded, single_thread
 from brandscan.engine.stages.candidates import Candidate
@@ -157,7 +157,8 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
         # are most of its candidates, and their rows (w + 1 + g keys each) would dominate its memory.
         shown_rows = _positions([(queries[qi].tok_start, queries[qi].tok_end) for qi in shown] + spans, device)
         with torch.inference_mode():
-            weights = mean_rows(attention_chunks(last, shown_rows, globals_t, states.window), len(shown_rows))
+            weights = mean_rows(attention_chunks(last, shown_rows, globals_t, states.window), len(shown_rows),
+                                LocalKeys.of(tokens.n_tokens, states.window, state.encoded.global_positions))
     global_set = set(state.encoded.global_positions.tolist())
     out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options)
            for c, span, p, keep_it in zip(aliases, spans, p_brand, keep)]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from brandscan.engine.model.rows import RowAttention
+from brandscan.engine.model.rows import LocalKeys, RowAttention
 from brandscan.engine.report import WeightedSpan
 from brandscan.engine.stable import WEIGHT_DECIMALS, rounded
 from brandscan.engine.stages.linking.attribution import RowWeights
@@ -20,18 +20,22 @@ from brandscan.engine.text.words import STOPWORDS, word_around
 
 @dataclass(frozen=True, eq=False)
 class MeanRows(Mapping[int, tuple[np.ndarray, np.ndarray]]):
-    """Head-averaged attention rows, stored as (r, K) int32 keys and float32 weights: a RowWeights
-    whose row arrays are cut out when read. One (key, weight) costs 8 bytes here; as per-row int64
-    and float64 copies beside the tensors they came from it cost over 50, and a 1M-token document has
-    about 10^8 of them."""
+    """Head-averaged attention rows, stored as (r, K) float32 weights: a RowWeights whose row arrays
+    are cut out when read. A local row's keys follow from its position (rows.LocalKeys), so only the
+    few global rows store theirs. One weight costs 4 bytes here; as per-row int64 keys and float64
+    weights beside the tensors they came from it cost over 50, and a 1M-token document has about
+    10^8 of them."""
 
-    key_table: np.ndarray  # (r, K) int32, -1 where padded
     weight_table: np.ndarray  # (r, K) float32
     row_of: dict[int, int]  # query position -> its row
+    local_keys: LocalKeys
+    global_keys: dict[int, np.ndarray]  # global query position -> its kept keys (K,), -1 where padded
 
     def __getitem__(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         r = self.row_of[position]
-        keys = self.key_table[r]
+        keys = self.global_keys.get(position)
+        if keys is None:
+            keys = self.local_keys(position)
         valid = keys >= 0
         return keys[valid].astype(np.int64), self.weight_table[r][valid].astype(np.float64)
 
@@ -45,24 +49,26 @@ class MeanRows(Mapping[int, tuple[np.ndarray, np.ndarray]]):
         return len(self.row_of)
 
 
-def mean_rows(chunks: Iterable[RowAttention], n_rows: int) -> MeanRows:
+def mean_rows(chunks: Iterable[RowAttention], n_rows: int, local_keys: LocalKeys) -> MeanRows:
     """Attention chunks (rows.attention_chunks) kept as MeanRows, each chunk's heads averaged as it
-    comes: the rows' attention is never held per head."""
-    keys: np.ndarray | None = None
+    comes: the rows' attention is never held per head. `local_keys` lays out the keys of the local
+    rows, as attention_chunks did."""
     weights: np.ndarray | None = None
     positions: list[int] = []
+    global_keys: dict[int, np.ndarray] = {}
     for chunk in chunks:
         mean = chunk.probs.mean(dim=0)  # (c, K)
-        if keys is None or weights is None:
-            keys = np.empty((n_rows, mean.shape[1]), dtype=np.int32)
+        if weights is None:
             weights = np.empty((n_rows, mean.shape[1]), dtype=np.float32)
         at = len(positions)
-        keys[at:at + len(chunk.rows)] = chunk.keys.cpu().numpy()
         weights[at:at + len(chunk.rows)] = mean.detach().float().cpu().numpy()
-        positions += chunk.rows.tolist()
-    if keys is None or weights is None:
-        return MeanRows(np.zeros((0, 0), np.int32), np.zeros((0, 0), np.float32), {})
-    return MeanRows(keys[:len(positions)], weights[:len(positions)], {p: r for r, p in enumerate(positions)})
+        rows = chunk.rows.tolist()
+        if rows and local_keys.is_global[rows[0]]:  # attention_chunks never mixes local and global rows
+            global_keys.update(zip(rows, chunk.keys.cpu().numpy().astype(np.int32)))
+        positions += rows
+    if weights is None:
+        return MeanRows(np.zeros((0, 0), np.float32), {}, local_keys, {})
+    return MeanRows(weights[:len(positions)], {p: r for r, p in enumerate(positions)}, local_keys, global_keys)
 
 
 def mass_rows(chunks: Iterable[RowAttention], entity_of: Tensor, dtype: torch.dtype = torch.float32) -> RowMass:
