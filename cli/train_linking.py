@@ -37,6 +37,11 @@ def linking(
     max_documents: int | None = typer.Option(None, "--max-documents", min=1,
                                              help="Train on at most this many documents per source (smoke runs)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
+    init_adapter: Path | None = typer.Option(
+        None, "--init-adapter",
+        help="Adapter directory (adapter.json + adapter.safetensors, e.g. the model's heads/linking) to start the "
+             "LoRA adapters from instead of zero: fine-tuning it on new data. Its rank, alpha and targets must "
+             "match --rank."),
 ) -> None:
     """Train the linking model reproducibly and write its figures on the dev sets beside it."""
     import json
@@ -46,7 +51,7 @@ def linking(
     import torch
 
     from brandscan.engine.errors import BrandscanError
-    from brandscan.engine.model.adapters import add_lora, save_adapter
+    from brandscan.engine.model.adapters import add_lora, save_adapter, start_from_adapter
     from brandscan.engine.model.loader import load_model
     from brandscan.engine.model.merged import write_merged
     from brandscan.engine.stages.linking.decide import HEAD_FILE
@@ -76,6 +81,8 @@ def linking(
                          window=loaded.config.window, global_budget=loaded.config.global_budget,
                          distant_share=distant_share)
     params = add_lora(encoder, config.rank, config.alpha, config.targets)
+    if init_adapter is not None:
+        start_from_adapter(encoder, init_adapter)
 
     docs = [gap_to_link(r) for r in read_gap(gap / "gap-development.tsv")[cap]] if gap is not None else []
     sources: dict[str, int] = {"gap-development": len(docs)} if gap is not None else {}

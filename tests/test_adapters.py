@@ -66,3 +66,27 @@ def test_bad_targets_and_missing_adapter(tmp_path):
 
     with pytest.raises(ModelError, match="adapter.json: missing"):
         load_adapter(Encoder(CFG), tmp_path)
+
+
+def test_training_can_start_from_a_saved_adapter(tmp_path):
+    from brandscan.engine.errors import ModelError
+    from brandscan.engine.model.adapters import start_from_adapter
+
+    torch.manual_seed(0)
+    base = Encoder(CFG).eval()
+    trained = Encoder(CFG).eval()
+    trained.load_state_dict(base.state_dict())
+    for p in add_lora(trained, rank=4, alpha=8.0, targets=["query", "value"]):
+        torch.nn.init.normal_(p)
+    save_adapter(trained, tmp_path / "a", {"note": "test"})
+    again = Encoder(CFG).eval()
+    again.load_state_dict(base.state_dict())
+    add_lora(again, rank=4, alpha=8.0, targets=["query", "value"])
+    start_from_adapter(again, tmp_path / "a")
+    ids, pos, glob = _inputs()
+    with torch.no_grad():
+        assert torch.equal(again(ids, pos, glob).last_hidden, trained(ids, pos, glob).last_hidden)
+    other = Encoder(CFG).eval()
+    add_lora(other, rank=2, alpha=8.0, targets=["query", "value"])
+    with pytest.raises(ModelError, match="rank, alpha and targets"):
+        start_from_adapter(other, tmp_path / "a")

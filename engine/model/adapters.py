@@ -76,6 +76,36 @@ def add_lora(encoder: Encoder, rank: int, alpha: float, targets: Sequence[str]) 
     return params
 
 
+def start_from_adapter(encoder: Encoder, path: Path) -> None:
+    """Set the LoRA tensors of an encoder wrapped by add_lora to those of the adapter at `path`, so
+    that training goes on from it (fine-tuning a shipped adapter on new data) instead of from zero.
+    The adapter must have the wrapped encoder's rank, alpha and targets."""
+    from brandscan.engine.model.loader import read_safetensors
+
+    path = Path(path)
+    wanted = getattr(encoder, "lora_config", None)
+    if wanted is None:
+        raise ValueError("encoder has no LoRA adapters: call add_lora first")
+    try:
+        config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+        tensors, _ = read_safetensors(path / ADAPTER_WEIGHTS)
+    except FileNotFoundError as error:
+        raise ModelError(f"{error.filename}: missing (not an adapter directory)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path / ADAPTER_CONFIG}: not valid JSON ({error})") from None
+    found = {key: config.get(key) for key in ("rank", "alpha", "targets")}
+    if found != {key: wanted[key] for key in found}:
+        raise ModelError(f"{path / ADAPTER_CONFIG}: rank, alpha and targets {found} differ from this run's {wanted}")
+    state = encoder.state_dict()
+    if set(tensors) != set(lora_state(encoder)):
+        raise ModelError(f"{path / ADAPTER_WEIGHTS}: its tensors are not the LoRA tensors of this encoder")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            if tensor.shape != state[name].shape:
+                raise ModelError(f"{path / ADAPTER_WEIGHTS}: {name} shape {tuple(tensor.shape)} != {tuple(state[name].shape)}")
+            state[name].copy_(tensor.to(state[name].dtype))
+
+
 def lora_state(encoder: Encoder) -> dict[str, Tensor]:
     """The adapter tensors only, named `<module path>.lora_A` / `.lora_B`."""
     return {
