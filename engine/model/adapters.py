@@ -76,16 +76,11 @@ def add_lora(encoder: Encoder, rank: int, alpha: float, targets: Sequence[str]) 
     return params
 
 
-def start_from_adapter(encoder: Encoder, path: Path) -> None:
-    """Set the LoRA tensors of an encoder wrapped by add_lora to those of the adapter at `path`, so
-    that training goes on from it (fine-tuning a shipped adapter on new data) instead of from zero.
-    The adapter must have the wrapped encoder's rank, alpha and targets."""
+def read_adapter(path: Path) -> tuple[dict, dict[str, Tensor]]:
+    """DIR/adapter.json and the tensors of DIR/adapter.safetensors; a one-line ModelError when either
+    is missing or not an adapter."""
     from brandscan.engine.model.loader import read_safetensors
 
-    path = Path(path)
-    wanted = getattr(encoder, "lora_config", None)
-    if wanted is None:
-        raise ValueError("encoder has no LoRA adapters: call add_lora first")
     try:
         config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
         tensors, _ = read_safetensors(path / ADAPTER_WEIGHTS)
@@ -93,6 +88,20 @@ def start_from_adapter(encoder: Encoder, path: Path) -> None:
         raise ModelError(f"{error.filename}: missing (not an adapter directory)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelError(f"{path / ADAPTER_CONFIG}: not valid JSON ({error})") from None
+    if not isinstance(config, dict) or config.get("format") != ADAPTER_FORMAT:
+        raise ModelError(f"{path / ADAPTER_CONFIG}: format must be {ADAPTER_FORMAT}")
+    return config, tensors
+
+
+def start_from_adapter(encoder: Encoder, path: Path) -> None:
+    """Set the LoRA tensors of an encoder wrapped by add_lora to those of the adapter at `path`, so
+    that training goes on from it (fine-tuning a shipped adapter on new data) instead of from zero.
+    The adapter must have the wrapped encoder's rank, alpha and targets."""
+    path = Path(path)
+    wanted = getattr(encoder, "lora_config", None)
+    if wanted is None:
+        raise ValueError("encoder has no LoRA adapters: call add_lora first")
+    config, tensors = read_adapter(path)
     found = {key: config.get(key) for key in ("rank", "alpha", "targets")}
     if found != {key: wanted[key] for key in found}:
         raise ModelError(f"{path / ADAPTER_CONFIG}: rank, alpha and targets {found} differ from this run's {wanted}")
@@ -134,17 +143,7 @@ def save_adapter(encoder: Encoder, path: Path, meta: dict) -> None:
 def load_adapter(base: Encoder, path: Path) -> Encoder:
     """A copy of `base` with the adapter at `path` merged into its weights (base untouched)."""
     path = Path(path)
-    from brandscan.engine.model.loader import read_safetensors
-
-    try:
-        config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-        tensors, _ = read_safetensors(path / ADAPTER_WEIGHTS)
-    except FileNotFoundError as error:
-        raise ModelError(f"{error.filename}: missing (not an adapter directory)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelError(f"{path / ADAPTER_CONFIG}: not valid JSON ({error})") from None
-    if config.get("format") != ADAPTER_FORMAT:
-        raise ModelError(f"{path / ADAPTER_CONFIG}: format must be {ADAPTER_FORMAT}")
+    config, tensors = read_adapter(path)
     try:
         scaling = float(config["alpha"]) / int(config["rank"])
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
