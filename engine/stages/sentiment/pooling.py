@@ -37,8 +37,12 @@ def segment_means(states: torch.Tensor, index: torch.Tensor, count: int) -> torc
 
 
 def _span_mean_max(states: torch.Tensor, spans: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    pieces = [states[a:b].float() for a, b in spans]
-    return torch.stack([p.mean(0) for p in pieces]), torch.stack([p.amax(0) for p in pieces])  # (m, d) each
+    means, maxes = [], []
+    for a, b in spans:  # one float32 copy per span, let go before the next: never all spans' at once
+        piece = states[a:b].float()
+        means.append(piece.mean(0))
+        maxes.append(piece.amax(0))
+    return torch.stack(means), torch.stack(maxes)  # (m, d) each
 
 
 def pool(states: torch.Tensor, layout: TokenLayout, expressions: Sequence[tuple[int, int]],
