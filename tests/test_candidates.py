@@ -51,6 +51,14 @@ def test_a_noun_phrase_stops_at_function_words_verbs_and_punctuation():
     assert [c.text for c in run(text)] == ["the company", "the weather", "the board", "the firm"]
 
 
+def test_a_possessive_closes_its_noun_phrase_outside_the_span():
+    text = ("Delta flies. The airline's crew smiled, the carriers' lounges were full, "
+            "and the firm itself stayed quiet about the company’s plans.")
+    got = [(c.text, c.noun) for c in run(text) if c.kind != "pronoun"]
+    assert got == [("The airline", "airline"), ("the carriers", "carriers"), ("the firm", "firm"),
+                   ("the company", "company")]
+
+
 def test_first_person_everywhere_with_its_turn_and_speaker():
     text = "Jane Roe, CFO, Acme: We grew and our margins rose.\nSam Lee, Analyst, Harbor: We think so.\n"
     got = [(c.text, c.person, c.in_turn, c.speaker) for c in run(text) if c.person == 1]

@@ -45,7 +45,12 @@ many less least which who whom whose what when where why how all both each every
 same other another one ones there here now again
 sold sells made makes took takes got gets went goes came comes gave gives kept keeps ran runs won wins
 bought buys paid pays felt feels found finds seems seemed looks became becomes began brought built held
-meant told thought knew""".split())
+meant told thought knew
+itself themselves himself herself myself yourself yourselves ourselves""".split())
+# A possessive ends the phrase it closes: in "the company's offices" the determiner belongs to "the
+# company", the possessor, which is what may name a brand; the phrase it opens ("offices") has no
+# determiner of its own. The possessive itself stays outside the span, as in the corpus's marks.
+_POSSESSIVE = re.compile(r"(?:'s|’s|s'|s’)$", re.I)
 
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
 _FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
@@ -166,25 +171,31 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
     """(start, end, head noun lower-cased) of each determiner + premodifiers + head noun phrase.
 
     A phrase stops before a stop word, punctuation, a number, a line break, or a word after the first
-    that ends in -ly or -ed (an adverb or a verb: "the company blamed ..."); at most MAX_NP_WORDS words."""
+    that ends in -ly or -ed (an adverb or a verb: "the company blamed ..."); after a possessive, whose
+    's stays outside the span ("the company" of "the company's offices"); at most MAX_NP_WORDS words."""
     out = []
     for match in _DETERMINER.finditer(text):
-        pos, words = match.end(), []
-        while len(words) < MAX_NP_WORDS:
+        pos, end, head = match.end(), 0, ""
+        for _ in range(MAX_NP_WORDS):
             word = _NP_WORD.match(text, pos)
             if word is None:
                 break
             w = word.group().lower().rstrip("'’")
-            if w in NP_STOP or (words and (w.endswith("ly") or w.endswith("ed"))):
+            if w in NP_STOP or (end and (w.endswith("ly") or w.endswith("ed"))):
                 break
-            words.append(word)
+            possessive = _POSSESSIVE.search(word.group())
+            if possessive:
+                # "the company's" ends before the apostrophe; "the companies'" keeps its plural s
+                cut = possessive.start() + (1 if possessive.group()[0] in "sS" else 0)
+                end, head = word.start() + cut, word.group()[:cut].lower()
+                break
+            end, head = word.end(), w
             gap = text[word.end():word.end() + 2]
             if not gap.startswith(" ") or gap[1:2] in ("", " ", "\n"):
                 break  # punctuation or a line break ends the phrase
             pos = word.end() + 1
-        if words:
-            head = words[-1].group().lower().rstrip("'’")
-            out.append((match.start(), words[-1].end(), head.removesuffix("'s").removesuffix("’s")))
+        if end:
+            out.append((match.start(), end, head))
     return out
 
 
