@@ -59,6 +59,13 @@ def test_a_possessive_closes_its_noun_phrase_outside_the_span():
                    ("the company", "company")]
 
 
+def test_a_word_in_s_before_an_object_is_a_verb_that_ends_the_phrase():
+    text = ("Delta flies. The airline expects a record summer, the firm employs 300 pilots, the phone makers "
+            "said little, the Channel Islands a ferry serves are near, and the company didn't reply.")
+    got = [c.text for c in run(text) if c.kind != "pronoun"]
+    assert got == ["The airline", "the firm", "the phone makers", "the Channel Islands", "the company"]
+
+
 def test_first_person_everywhere_with_its_turn_and_speaker():
     text = "Jane Roe, CFO, Acme: We grew and our margins rose.\nSam Lee, Analyst, Harbor: We think so.\n"
     got = [(c.text, c.person, c.in_turn, c.speaker) for c in run(text) if c.person == 1]

@@ -104,8 +104,6 @@ def test_noun_phrases_without_catalogue_nouns_are_linked(linking):
     assert got["The Atlanta carrier"].brand == "delta"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 open: the noun phrase runs on into the verb ('the airline "
-                   "expects': no part-of-speech tagger) and the head leaves it unlinked")
 def test_a_noun_phrase_before_a_verb_in_s(linking):
     text = ("Delta Air Lines cut fares on transatlantic routes this spring. The Atlanta carrier said demand "
             "was strong, and the airline expects a record summer.")

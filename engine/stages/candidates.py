@@ -51,6 +51,10 @@ itself themselves himself herself myself yourself yourselves ourselves""".split(
 # company", the possessor, which is what may name a brand; the phrase it opens ("offices") has no
 # determiner of its own. The possessive itself stays outside the span, as in the corpus's marks.
 _POSSESSIVE = re.compile(r"(?:'s|’s|s'|s’)$", re.I)
+# Words that open an object: a later word in -s right before one is a verb ("the airline expects a
+# record summer", "the firm employs 300"), not a plural head ("the phone makers said").
+# "that" is left out: after a plural it opens a relative clause more often ("the routes that ...").
+OBJECT_OPENERS = frozenset("a an the its their his her our my your this these those every some no".split())
 
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
 _FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
@@ -181,7 +185,9 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
             if word is None:
                 break
             w = word.group().lower().rstrip("'’")
-            if w in NP_STOP or (end and (w.endswith("ly") or w.endswith("ed"))):
+            if w in NP_STOP or w.endswith(("n't", "n’t")) or (end and (w.endswith("ly") or w.endswith("ed"))):
+                break
+            if end and _verb_before_object(text, word, w):
                 break
             possessive = _POSSESSIVE.search(word.group())
             if possessive:
@@ -197,6 +203,14 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
         if end:
             out.append((match.start(), end, head))
     return out
+
+
+def _verb_before_object(text: str, word: re.Match[str], w: str) -> bool:
+    """A later word in -s followed by an object's first word (a determiner, a possessive or a number)."""
+    if not w.endswith("s") or w.endswith(("ss", "'s", "’s")) or not word.group()[0].islower():
+        return False  # a capital is a name's ("the Channel Islands"), a possessive is no verb
+    after = re.match(r" ([\w’']+)", text[word.end():word.end() + 40])
+    return after is not None and (after.group(1).lower() in OBJECT_OPENERS or after.group(1)[0].isdigit())
 
 
 def product_nouns(catalog: Catalog) -> frozenset[str]:
