@@ -66,6 +66,12 @@ def test_a_word_in_s_before_an_object_is_a_verb_that_ends_the_phrase():
     assert got == ["The airline", "the firm", "the phone makers", "the Channel Islands", "the company"]
 
 
+def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
+    text = "Delta said the brand behind it grew; the carrier once sent me vouchers, and the shop ever lost none."
+    got = [c.text for c in run(text) if c.kind != "pronoun"]
+    assert got == ["the brand", "the carrier", "the shop"]
+
+
 def test_first_person_everywhere_with_its_turn_and_speaker():
     text = "Jane Roe, CFO, Acme: We grew and our margins rose.\nSam Lee, Analyst, Harbor: We think so.\n"
     got = [(c.text, c.person, c.in_turn, c.speaker) for c in run(text) if c.person == 1]

@@ -33,8 +33,9 @@ FIRST_PERSON = ("we", "us", "our", "ours", "ourselves")
 # Determiners that open a candidate noun phrase. its/their/our are candidates themselves (pronouns).
 DETERMINERS = ("the", "this", "that", "these", "those", "my", "your", "his", "her")
 MAX_NP_WORDS = 3  # premodifiers + head after the determiner: "the big Swedish retailer"
-# Words that end a noun phrase (or show that the determiner opened none): function words, auxiliaries
-# and reporting verbs. A closed list: nouns and adjectives are open classes.
+# Words that end a noun phrase (or show that the determiner opened none): function words, auxiliaries,
+# reporting verbs, reflexives, prepositions and adverbs of time and degree, and irregular past tenses
+# that are no nouns (no -ed to show them). A closed list: nouns and adjectives are open classes.
 NP_STOP = frozenset("""
 a an the this that these those my your his her its their our we us you i he she it they them me him
 and or but nor so yet if then than as of to in on at for by with from into onto over under about after
@@ -46,7 +47,13 @@ same other another one ones there here now again
 sold sells made makes took takes got gets went goes came comes gave gives kept keeps ran runs won wins
 bought buys paid pays felt feels found finds seems seemed looks became becomes began brought built held
 meant told thought knew
-itself themselves himself herself myself yourself yourselves ourselves""".split())
+itself themselves himself herself myself yourself yourselves ourselves
+behind ahead across around beyond near along above below beside inside outside past upon toward towards
+despite throughout underneath alongside
+ever once twice already always often sometimes soon later almost nearly quite rather perhaps maybe
+sent lost spent grew led met sat stood fell drew threw wrote spoke broke chose drove flew ate drank sang
+caught taught fought sought slept dealt lent forgot shook woke struck stole rode froze withdrew overtook
+wore tore swore understood undertook""".split())
 # A possessive ends the phrase it closes: in "the company's offices" the determiner belongs to "the
 # company", the possessor, which is what may name a brand; the phrase it opens ("offices") has no
 # determiner of its own. The possessive itself stays outside the span, as in the corpus's marks.
