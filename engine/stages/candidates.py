@@ -62,6 +62,7 @@ _POSSESSIVE = re.compile(r"(?:'s|’s|s'|s’)$", re.I)
 # record summer", "the firm employs 300"), not a plural head ("the phone makers said").
 # "that" is left out: after a plural it opens a relative clause more often ("the routes that ...").
 OBJECT_OPENERS = frozenset("a an the its their his her our my your this these those every some no".split())
+_NEXT_WORD = re.compile(r" ([\w’']+)")  # the word after one space
 
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
 _FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
@@ -181,9 +182,10 @@ _NP_WORD = re.compile(r"[A-Za-z][\w'’-]*")
 def noun_phrases(text: str) -> list[tuple[int, int, str]]:
     """(start, end, head noun lower-cased) of each determiner + premodifiers + head noun phrase.
 
-    A phrase stops before a stop word, punctuation, a number, a line break, or a word after the first
-    that ends in -ly or -ed (an adverb or a verb: "the company blamed ..."); after a possessive, whose
-    's stays outside the span ("the company" of "the company's offices"); at most MAX_NP_WORDS words."""
+    A phrase stops before a stop word, a negated auxiliary ("didn't"), punctuation, a number, a line
+    break, a word after the first that ends in -ly or -ed (an adverb or a verb: "the company blamed
+    ..."), or one in -s before an object (_verb_before_object); after a possessive, whose 's stays
+    outside the span ("the company" of "the company's offices"); at most MAX_NP_WORDS words."""
     out = []
     for match in _DETERMINER.finditer(text):
         pos, end, head = match.end(), 0, ""
@@ -216,7 +218,7 @@ def _verb_before_object(text: str, word: re.Match[str], w: str) -> bool:
     """A later word in -s followed by an object's first word (a determiner, a possessive or a number)."""
     if not w.endswith("s") or w.endswith(("ss", "'s", "’s")) or not word.group()[0].islower():
         return False  # a capital is a name's ("the Channel Islands"), a possessive is no verb
-    after = re.match(r" ([\w’']+)", text[word.end():word.end() + 40])
+    after = _NEXT_WORD.match(text, word.end())
     return after is not None and (after.group(1).lower() in OBJECT_OPENERS or after.group(1)[0].isdigit())
 
 
