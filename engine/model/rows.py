@@ -75,11 +75,18 @@ class LocalKeys:
         return cls(n, window, np.asarray(global_positions, dtype=np.int64), is_global)
 
     def __call__(self, position: int) -> np.ndarray:
-        half = self.window // 2
-        win = np.arange(position - half, position + half + 1)  # (w+1,)
-        ok = (win >= 0) & (win < self.n)
-        ok[ok] &= ~self.is_global[win[ok]]
-        return np.concatenate([np.where(ok, win, -1), self.global_positions])
+        win, ok = window_keys(torch.tensor([position]), self.window // 2, torch.from_numpy(self.is_global))
+        return np.concatenate([torch.where(ok, win, -1)[0].numpy(), self.global_positions])
+
+
+def window_keys(rows: Tensor, half: int, is_global: Tensor) -> tuple[Tensor, Tensor]:
+    """(c, w+1) each row's window positions, clamped into the sequence, and which of them are its local
+    keys: inside the sequence and not global (global keys are counted once, on the global side).
+    attention_chunks and LocalKeys both lay out local rows with it."""
+    n = is_global.shape[0]
+    win = rows[:, None] + torch.arange(-half, half + 1, device=rows.device)[None, :]  # (c, w+1)
+    win_c = win.clamp(0, n - 1)
+    return win_c, (win >= 0) & (win < n) & ~is_global[win_c]
 
 
 def row_attention(
@@ -115,16 +122,12 @@ def attention_chunks(
     k_glob = keys_at(global_positions)  # (g, h, dh)
     g = int(global_positions.numel())
     scale = 1.0 / math.sqrt(dh)
-    offsets = torch.arange(-half, half + 1, device=x.device)  # (w+1,)
     local_rows = rows[~is_global[rows]]
     global_rows = rows[is_global[rows]]
     for a, b, span in _local_chunks(local_rows.cpu().numpy(), window):
         chunk = local_rows[a:b]  # (c,)
         q = layer.query(x[chunk]).view(-1, h, dh) * scale  # (c, h, dh)
-        win = chunk[:, None] + offsets[None, :]  # (c, w+1)
-        inside = (win >= 0) & (win < n)
-        win_c = win.clamp(0, n - 1)
-        win_ok = inside & ~is_global[win_c]  # global keys are counted once, on the global side
+        win_c, win_ok = window_keys(chunk, half, is_global)  # (c, w+1) each
         if span:
             first, last = int(win_c.min()), int(win_c.max()) + 1
             s_span = torch.einsum("chd,shd->hcs", q, keys_at(slice(first, last)))  # (h, c, S)
@@ -136,7 +139,7 @@ def attention_chunks(
         scores = torch.cat([s_win, s_glob], dim=-1)  # (h, c, w+1+g)
         ok = torch.cat([win_ok, torch.ones(len(chunk), g, dtype=torch.bool, device=x.device)], dim=1)
         probs = torch.softmax(scores.masked_fill(~ok[None], -math.inf), dim=-1)  # (h, c, w+1+g)
-        keys = torch.cat([torch.where(win_ok, win, -1), global_positions[None].expand(len(chunk), g)], dim=1)
+        keys = torch.cat([torch.where(win_ok, win_c, -1), global_positions[None].expand(len(chunk), g)], dim=1)
         yield RowAttention(chunk, keys, probs)
     width = window + 1 + g
     step = max(1, min(ROW_CHUNK, GLOBAL_SCORES // (h * KEY_BLOCK)))
