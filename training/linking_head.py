@@ -39,6 +39,7 @@ from brandscan.engine.stages.linking.head import (
 from brandscan.engine.stages.mentions import brand_lexicon
 from brandscan.evaluation.brand_marks import BrandDoc
 from brandscan.evaluation.linking_items import Prepared
+from brandscan.training.held_out import split_by_name
 
 # Tokens either side of an ambiguous name whose mean state the sense module reads besides the name's.
 SENSE_CONTEXT = 4
@@ -293,12 +294,9 @@ def calibrate(head: LinkingHead, held_out: Batchable, log: Callable[[str], None]
 
 
 def split_documents(docs: Sequence[BrandDoc], share: float, seed: int) -> tuple[list[BrandDoc], list[BrandDoc]]:
-    """A seeded (train, held-out) split of training documents: the held-out part picks the epoch."""
-    order = list(range(len(docs)))
-    random.Random(seed).shuffle(order)
-    cut = int(round(len(docs) * share))
-    held = set(order[:cut])
-    return [d for i, d in enumerate(docs) if i not in held], [d for i, d in enumerate(docs) if i in held]
+    """A seeded (train, held-out) split of training documents by name (held_out.split_by_name): the
+    held-out part picks the epoch and the none and sense shifts."""
+    return split_by_name(docs, lambda d: d.name, share, seed)
 
 
 def label_counts(examples: Sequence[HeadExamples]) -> dict[str, int]:

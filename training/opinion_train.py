@@ -21,6 +21,7 @@ from brandscan.engine.catalog import Catalog
 from brandscan.engine.stages.sentiment.aspects import AspectTable
 from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.pooling import Pooled, pool
+from brandscan.training.held_out import split_by_name
 from brandscan.training.opinion_data import OpinionItems
 from brandscan.training.opinion_mams import PolarityItems
 
@@ -43,11 +44,8 @@ class OpinionTrainConfig:
 
 
 def split(items: Sequence[OpinionItems], share: float, seed: int) -> tuple[list[OpinionItems], list[OpinionItems]]:
-    """(fit, held out): a seeded share of the documents, by name order."""
-    order = sorted(items, key=lambda i: i.name)
-    random.Random(seed).shuffle(order)
-    n = max(1, round(share * len(order)))
-    return order[n:], order[:n]
+    """(fit, held out): a seeded share of the documents, by name (held_out.split_by_name)."""
+    return split_by_name(items, lambda i: i.name, share, seed)
 
 
 def pooled_items(item: OpinionItems) -> Pooled | None:
