@@ -188,7 +188,8 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
         "  ambiguous names overlapping an explicit mark are the brand sense, `[[x|-]]` marks the other sense.",
         f"  Each document also in {renamed} renamed form(s) (invented names) and {distance} form(s) with 2-8",
         "  brand-free paragraphs inserted (training/brand_augment.py).",
-        f"  A seeded {held_out:.0%} of the documents is held out to choose the epoch; corpus dev is never read.",
+        f"  About {held_out:.0%} of the documents, chosen by a seeded hash of the file name (training/held_out.py), is "
+        "held out to choose the epoch and the shifts; corpus dev is never read.",
         *(["- GAP development (Apache-2.0); GAP validation is scored below."] if "gap-development" in sources else []),
         f"- Sources: `{json.dumps(sources)}`", "",
         "## Setting",

@@ -89,7 +89,7 @@ def _write_card(out: Path, result: OpinionTrainResult, config: OpinionTrainConfi
   over the final states of the document pass (the shipped encoder with the linking adapter merged,
   sha256 {result.config.encoder_sha256[:16]}...); no encoder weights are trained.
 - Data: {data}; the minimal catalogue. Dev documents are never read.
-- Procedure: seed {config.seed}; of the {n_docs} documents, {fit_docs} fit the shipped head and {held} (seeded)
+- Procedure: seed {config.seed}; of the {n_docs} documents, {fit_docs} fit the shipped head and {held} (chosen by a seeded hash of the file name)
   are held out to choose the thresholds (inside {result.config.inside_threshold}, attach
   {result.config.attach_threshold}, fallback {result.config.fallback_threshold}) and to report the figures below, which are the shipped head's own.
   {config.epochs} epochs, one document a step, AdamW lr {config.lr} (linear decay), weight decay
