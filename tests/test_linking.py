@@ -89,7 +89,7 @@ def test_a_product_pronoun_right_after_the_product_is_linked(linking):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14 open: the sense module keeps Apple but rejects Amazon here "
-                   "(dev sense: brand 0.83, other 0.83); a strict xfail, so a model that fixes it fails this mark")
+                   "(dev sense: brand 0.86, other 0.91); a strict xfail, so a model that fixes it fails this mark")
 def test_ambiguous_names_in_commercial_context_are_the_brand(linking):
     text = ("Apple reported record iPhone revenue on Thursday. Amazon, meanwhile, said its cloud unit grew "
             "by a fifth, and Amazon shares rose after the results.")
