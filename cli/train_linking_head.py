@@ -28,7 +28,10 @@ def linking_head(
     held_out: float = typer.Option(0.15, "--held-out", min=0.0, max=0.5,
                                    help="Share of training documents held out to choose the epoch."),
     epochs: int = typer.Option(30, "--epochs", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the held-out split and of the first member."),
+    members: int = typer.Option(5, "--members", min=1, max=16,
+                                help="Heads fit from seeds seed, seed+1, ... and read as one (their mean "
+                                     "log-probabilities); 1: a single head."),
     max_documents: int | None = typer.Option(None, "--max-documents", min=1,
                                              help="At most this many documents per source (smoke runs)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
@@ -58,7 +61,7 @@ def linking_head(
         Batchable,
         HeadTrainConfig,
         calibrate,
-        fit_head,
+        fit_members,
         head_accuracy,
         label_counts,
     )
@@ -94,7 +97,8 @@ def linking_head(
     counts = {"train": label_counts(train_examples), "held_out": label_counts(held_examples)}
     log(f"labels: {counts}")
     held = Batchable.of(held_examples, config.width) if held_examples else None
-    head, history = fit_head(Batchable.of(train_examples, config.width), held, config, encoder.config.hidden, log)
+    head, history = fit_members(Batchable.of(train_examples, config.width), held, config, encoder.config.hidden,
+                                members, log)
     calibration = calibrate(head, held, log) if held is not None else {}
     seconds = time.perf_counter() - started
 
@@ -114,6 +118,8 @@ def linking_head(
     figures: dict[str, object] = {"labels": counts, "history": history, "calibration": calibration}
     if held is not None:
         figures["held_out"] = head_accuracy(head, held)
+        if members > 1:
+            figures["held_out_members"] = [head_accuracy(member, held) for member in head.members]
     if gap is not None:
         s = evaluate_gap(encoder, head, read_gap(gap / "gap-validation.tsv"), tokenizer, window, budget, "cpu")
         figures["gap_validation"] = {"masculine": s.masculine, "feminine": s.feminine, "overall": s.overall,
@@ -121,7 +127,7 @@ def linking_head(
         log(f"gap_validation: {figures['gap_validation']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, renamed, distance,
-                                                held_out, reused))
+                                                held_out, reused, members))
     print(json.dumps({k: v for k, v in figures.items() if k != "history"}, sort_keys=True))
 
 
@@ -171,7 +177,7 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
 
 
 def _card(sources: dict, config, command: str, figures: dict, seconds: float, renamed: int,  # type: ignore[no-untyped-def]
-          distance: int, held_out: float, reused: bool) -> str:
+          distance: int, held_out: float, reused: bool, members: int) -> str:
     import json
 
     from brandscan.training.linking_head import SENSE_CONTEXT
@@ -193,6 +199,9 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
         *(["- GAP development (Apache-2.0); GAP validation is scored below."] if "gap-development" in sources else []),
         f"- Sources: `{json.dumps(sources)}`", "",
         "## Setting",
+        (f"- {members} members fit alike from seeds {config.seed}-{config.seed + members - 1} and read as one "
+         "(head.HeadEnsemble: the mean of their log-probabilities and of their sense logits)"
+         if members > 1 else "- one head"),
         f"- seed {config.seed}, up to {config.epochs} epochs (best held-out epoch kept), AdamW lr {config.lr}, "
         f"weight decay {config.weight_decay}, batch {config.batch} queries, {config.width} brands per query, "
         f"head width {config.pair_width}, dropout {config.dropout}, no anchor vectors in the pair MLP "

@@ -14,8 +14,8 @@ from brandscan.engine.model.encoder import Encoder
 from brandscan.engine.stages.encode import encoder_pass, global_positions
 from brandscan.engine.stages.linking.features import build_features
 from brandscan.engine.stages.linking.head import (
+    AnyHead,
     EntitySpec,
-    LinkingHead,
     QuerySpec,
     initial_positions,
     sentence_initial,
@@ -73,7 +73,7 @@ def prepare(doc: LinkDocument, tokenizer, budget: int) -> Prepared | None:  # ty
                     initial)
 
 
-def doc_logits(encoder: Encoder, head: LinkingHead, item: Prepared, window: int, device: str,
+def doc_logits(encoder: Encoder, head: AnyHead, item: Prepared, window: int, device: str,
                subset: Sequence[int] | None = None) -> Tensor:
     """Head logits (Q, 1+E) for the document's queries (or a subset), through the encoder."""
     tokens = item.tokens
@@ -93,7 +93,7 @@ def doc_logits(encoder: Encoder, head: LinkingHead, item: Prepared, window: int,
     return head(*feats)
 
 
-def predict(encoder: Encoder, head: LinkingHead, items: Sequence[Prepared], window: int,
+def predict(encoder: Encoder, head: AnyHead, items: Sequence[Prepared], window: int,
             device: str) -> list[list[int]]:
     """Per document, per query: the chosen entity index into doc.entities, or -1 for none."""
     head.eval()

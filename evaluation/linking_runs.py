@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
-from brandscan.engine.stages.linking.head import LinkingHead
+from brandscan.engine.stages.linking.head import AnyHead
 from brandscan.evaluation.coref_metric import CorefDecision, CorefScores, coref_scores
 from brandscan.evaluation.datasets.coref import CorefDocument, coref_to_link
 from brandscan.evaluation.datasets.gap import GapRow, gap_to_link
@@ -17,7 +17,7 @@ def prepare_all(docs, tokenizer, budget: int) -> list[Prepared]:  # type: ignore
     return [p for p in (prepare(d, tokenizer, budget) for d in docs) if p is not None]
 
 
-def evaluate_gap(encoder: torch.nn.Module, head: LinkingHead, rows: Sequence[GapRow], tokenizer,  # type: ignore[no-untyped-def]
+def evaluate_gap(encoder: torch.nn.Module, head: AnyHead, rows: Sequence[GapRow], tokenizer,  # type: ignore[no-untyped-def]
                  window: int, budget: int, device: str) -> GapScores:
     items = prepare_all([gap_to_link(r) for r in rows], tokenizer, budget)
     chosen = predict(encoder, head, items, window, device)
@@ -28,7 +28,7 @@ def evaluate_gap(encoder: torch.nn.Module, head: LinkingHead, rows: Sequence[Gap
     return gap_scores(decisions)
 
 
-def evaluate_coref(encoder: torch.nn.Module, head: LinkingHead, docs: Sequence[CorefDocument], source: str,  # type: ignore[no-untyped-def]
+def evaluate_coref(encoder: torch.nn.Module, head: AnyHead, docs: Sequence[CorefDocument], source: str,  # type: ignore[no-untyped-def]
                    tokenizer, window: int, budget: int, device: str) -> CorefScores:
     items = prepare_all([coref_to_link(d, source) for d in docs], tokenizer, budget)
     chosen = predict(encoder, head, items, window, device)

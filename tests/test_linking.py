@@ -151,13 +151,55 @@ def test_a_place_named_like_the_brand_is_rejected_in_an_annual_report(linking):
 
 def test_link_bias_trades_precision_for_recall(linking):
     """`--link-bias` moves every brand against "no brand": more links as it grows, the explicit
-    mentions untouched, and 0 is the head's own calibration."""
+    mentions untouched, and 0 the head's own calibration, what a run without the option gets."""
     text = (Path(__file__).parents[1] / "examples" / "outdoor-gear-review-thread.txt").read_text(encoding="utf-8")
     catalog = load_catalog(Path(__file__).parents[1] / "examples" / "brands.yaml")
-    counts = []
-    for bias in (-2.0, 0.0, 3.25):
+    counts, explicit = [], []
+    for bias in (-2.0, 0.0, 1.25, 3.25):
         mentions = run(linking, text, catalog=catalog, link_bias=bias)
         counts.append(sum(1 for m in mentions if m.kind not in ("explicit", "alias") and m.brand))
+        explicit.append([m for m in mentions if m.kind == "explicit"])
         if bias == 0.0:
             assert mentions == run(linking, text, catalog=catalog)
-    assert counts[0] < counts[1] < counts[2]
+    assert counts[0] < counts[1] < counts[2] < counts[3]
+    assert all(e == explicit[0] for e in explicit)
+
+
+def test_a_seed_ensemble_reads_as_the_mean_of_its_heads_and_survives_a_round_trip(tmp_path):
+    import torch
+
+    from brandscan.engine.stages.linking.head import (
+        FEATURES,
+        KINDS,
+        HeadEnsemble,
+        LinkingHead,
+        LinkingHeadConfig,
+        load_head,
+        save_head,
+    )
+
+    config = LinkingHeadConfig(hidden=8, width=8, sense_context=0)
+    heads = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        heads.append(LinkingHead(config).eval())
+    torch.manual_seed(9)
+    q, e = torch.randn(4, 8), torch.randn(4, 3, 8)
+    feats, kind = torch.randn(4, 3, len(FEATURES)), torch.randn(4, len(KINDS) + 2)
+    mask = torch.tensor([[True, True, False]] * 4)
+    ensemble = HeadEnsemble(heads).eval()
+    with torch.no_grad():
+        expected = torch.stack([torch.log_softmax(h(q, e, feats, mask, kind), -1) for h in heads]).mean(0)
+        assert torch.allclose(ensemble(q, e, feats, mask, kind), expected)
+        ensemble.none_shift.fill_(-0.5)  # calibration moves "none" only
+        shifted = ensemble(q, e, feats, mask, kind)
+        assert torch.allclose(shifted[:, 0], expected[:, 0] - 0.5) and torch.allclose(shifted[:, 1:], expected[:, 1:])
+        save_head(ensemble, tmp_path / "head.safetensors")
+        loaded = load_head(tmp_path / "head.safetensors")
+        assert isinstance(loaded, HeadEnsemble) and len(loaded.members) == 3
+        # float16 on disk: the same decisions, values within half precision
+        assert torch.equal(loaded(q, e, feats, mask, kind).argmax(-1), shifted.argmax(-1))
+        assert torch.allclose(loaded(q, e, feats, mask, kind), shifted, atol=0.02)
+        single = heads[0]
+        save_head(single, tmp_path / "one.safetensors")
+        assert type(load_head(tmp_path / "one.safetensors")) is LinkingHead

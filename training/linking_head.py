@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -31,6 +31,8 @@ from brandscan.engine.stages.linking.decide import (
 )
 from brandscan.engine.stages.linking.features import build_features
 from brandscan.engine.stages.linking.head import (
+    AnyHead,
+    HeadEnsemble,
     LinkingHead,
     LinkingHeadConfig,
     initial_positions,
@@ -192,7 +194,7 @@ def _batches(n: int, size: int, rng: random.Random) -> Iterator[list[int]]:
         yield order[i:i + size]
 
 
-def head_accuracy(head: LinkingHead, data: Batchable) -> dict[str, float]:
+def head_accuracy(head: AnyHead, data: Batchable) -> dict[str, float]:
     """Ranking accuracy over labelled queries (none included), brand-query accuracy, sense accuracy."""
     head.eval()
     with torch.no_grad():
@@ -252,7 +254,21 @@ def fit_head(train: Batchable, held_out: Batchable | None, config: HeadTrainConf
     return head, history
 
 
-def calibrate(head: LinkingHead, held_out: Batchable, log: Callable[[str], None] = print) -> dict[str, float]:
+def fit_members(train: Batchable, held_out: Batchable | None, config: HeadTrainConfig, hidden: int, members: int,
+                log: Callable[[str], None] = print) -> tuple[AnyHead, list[list[dict[str, float]]]]:
+    """`members` heads fit alike with seeds config.seed, config.seed + 1, ...; one head is returned as
+    itself, several as a HeadEnsemble (not yet calibrated: calibrate() sets its shifts)."""
+    heads, histories = [], []
+    for i in range(members):
+        if members > 1:
+            log(f"member {i + 1} of {members}, seed {config.seed + i}")
+        head, history = fit_head(train, held_out, replace(config, seed=config.seed + i), hidden, log)
+        heads.append(head)
+        histories.append(history)
+    return (heads[0] if members == 1 else HeadEnsemble(heads).eval()), histories
+
+
+def calibrate(head: AnyHead, held_out: Batchable, log: Callable[[str], None] = print) -> dict[str, float]:
     """Set the head's none_shift (best link F1 on held-out brand queries: links right / links made and
     / brand queries) and sense_shift (best mean of brand-sense and other-sense accuracy)."""
     grid = [x / 4 for x in range(-16, 17)]

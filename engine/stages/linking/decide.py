@@ -37,8 +37,8 @@ from brandscan.engine.stages.linking.head import (
     NO_SPEAKER,
     OTHER_SPEAKER,
     SENSE_FEATURES,
+    AnyHead,
     EntitySpec,
-    LinkingHead,
     QuerySpec,
     initial_positions,
     load_head,
@@ -70,7 +70,7 @@ class LinkingOptions:
 
 @dataclass(frozen=True, eq=False)
 class Linker:
-    head: LinkingHead
+    head: AnyHead
     directory: Path | None = None
 
     @classmethod

@@ -163,6 +163,38 @@ class LinkingHead(nn.Module):
         return torch.cat([none, pair], dim=-1)  # (Q, 1+E); column 0 = no entity
 
 
+class HeadEnsemble(nn.Module):
+    """Several heads trained alike from different seeds, read as one: the mean of their log-probabilities
+    over "no entity" and the entities (a normalised geometric mean), and the mean of their sense logits.
+    Each member's own shifts are zero; the ensemble's are calibrated on held-out documents like a single
+    head's. Why: seeds of the same head disagree on the queries near the "none" boundary, and their mean
+    held out better than any one of them (docs/linking.md, "A seed ensemble of the head")."""
+
+    def __init__(self, members: Sequence[LinkingHead]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one head")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+        self.register_buffer("none_shift", torch.zeros(()))
+        self.register_buffer("sense_shift", torch.zeros(()))
+        for member in self.members:
+            member.none_shift.zero_()
+            member.sense_shift.zero_()
+
+    def sense_logits(self, vec: Tensor, feats: Tensor) -> Tensor:
+        return torch.stack([m.sense_logits(vec, feats) for m in self.members]).mean(0) + self.sense_shift
+
+    def forward(self, qvec: Tensor, evec: Tensor, feats: Tensor, mask: Tensor, kind: Tensor) -> Tensor:
+        """As LinkingHead.forward: (Q, 1+E) logits, column 0 = no entity (here mean log-probabilities)."""
+        logp = torch.stack([torch.log_softmax(m(qvec, evec, feats, mask, kind), dim=-1) for m in self.members])
+        out = logp.mean(0)
+        return torch.cat([out[:, :1] + self.none_shift, out[:, 1:]], dim=-1)
+
+
+AnyHead = LinkingHead | HeadEnsemble
+
+
 def sentence_initial(tokens, positions: Sequence[int] | None = None) -> np.ndarray:  # type: ignore[no-untyped-def]
     """(n,) bool: the token opens a sentence (text start, after . ! ? : ; or a line break).
 
@@ -189,16 +221,20 @@ def initial_positions(queries: Sequence[QuerySpec], entities: Sequence[EntitySpe
     return sorted({q.tok_start for q in queries} | {s for e in entities for s, _ in e.anchors})
 
 
-def save_head(head: LinkingHead, path: str | Path, meta: dict[str, str] | None = None) -> None:
+def save_head(head: AnyHead, path: str | Path, meta: dict[str, str] | None = None) -> None:
+    """One safetensors file: a head's tensors, or an ensemble's (`members.i.` names, `members` in the
+    metadata), in float16 with the config and feature names."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().to(torch.float16).contiguous().cpu() for k, v in head.state_dict().items()}
     metadata = {"config": json.dumps(asdict(head.config)), "features": json.dumps(FEATURES),
                 "sense_features": json.dumps(SENSE_FEATURES), **(meta or {})}
+    if isinstance(head, HeadEnsemble):
+        metadata["members"] = str(len(head.members))
     save_file(tensors, str(path), metadata=metadata)
 
 
-def load_head(path: str | Path) -> LinkingHead:
+def load_head(path: str | Path) -> AnyHead:
     from brandscan.engine.model.loader import load_weights, read_safetensors
 
     path = Path(path)
@@ -209,11 +245,12 @@ def load_head(path: str | Path) -> LinkingHead:
         config = LinkingHeadConfig(**json.loads(metadata["config"]))
         features = tuple(json.loads(metadata.get("features", "[]")))
         sense_features = tuple(json.loads(metadata.get("sense_features", "[]")))
+        members = int(metadata.get("members", "0"))
     except (KeyError, TypeError, ValueError) as error:
         raise ModelError(f"{path}: not a linking head: {error}") from None
     if features != FEATURES or sense_features != SENSE_FEATURES:
         raise ModelError(f"{path}: the head was trained with other features; retrain it")
-    head = LinkingHead(config)
+    head: AnyHead = HeadEnsemble([LinkingHead(config) for _ in range(members)]) if members > 0 else LinkingHead(config)
     load_weights(head, tensors, path)
     head.eval()
     return head
