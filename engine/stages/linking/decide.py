@@ -25,7 +25,14 @@ from brandscan.engine.stable import WEIGHT_DECIMALS, ranked, rounded, single_thr
 from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import DocState, EncodedStates
 from brandscan.engine.stages.linking.attribution import RowWeights, rollout_rows
-from brandscan.engine.stages.linking.evidence import evidence_spans, mass_rows, mean_rows, merge_rows
+from brandscan.engine.stages.linking.evidence import (
+    EvidenceWords,
+    evidence_spans,
+    mass_rows,
+    mean_rows,
+    merge_rows,
+    span_positions,
+)
 from brandscan.engine.stages.linking.features import (
     RowMass,
     chunk_features,
@@ -134,7 +141,7 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     queries, query_candidates = link_queries(tokens, state.candidates, entities, catalog)
     spans = [tokens.token_span(c.start, c.end) for c in aliases]
     device = states.last_hidden.device
-    rows = _positions([(q.tok_start, q.tok_end) for q in queries] + spans, device)
+    rows = span_positions([(q.tok_start, q.tok_end) for q in queries] + spans, device)
     globals_t = torch.as_tensor(state.encoded.global_positions, dtype=torch.long, device=device)
     last = states.layers[-1].attention_of(states.layer_inputs[-1])
     weights: RowWeights | None = None
@@ -145,8 +152,10 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
             layers = [layer.attention_of(x) for layer, x in zip(states.layers, states.layer_inputs)]
             weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, states.window, top=attention)
         else:
-            # The head reads only each row's mass per brand: reduced chunk by chunk, nothing kept.
-            attention = mass_rows(attention_chunks(last, rows, globals_t, states.window),
+            # The head reads only each query row's mass per brand: reduced chunk by chunk, nothing kept.
+            # Not the ambiguous names' rows (global: a pass over every key each), no query's: evidence only.
+            query_rows = span_positions([(q.tok_start, q.tok_end) for q in queries], device)
+            attention = mass_rows(attention_chunks(last, query_rows, globals_t, states.window),
                                   entity_slots(tokens.n_tokens, entities.specs, device), head_dtype)
     probs = head_probabilities(tokens, queries, entities, states, attention, linker, options.link_bias) \
         if queries else np.zeros((0, 1))
@@ -155,15 +164,16 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     if weights is None:
         # Evidence rows only for what the report shows: a long document's unreported noun phrases
         # are most of its candidates, and their rows (w + 1 + g keys each) would dominate its memory.
-        shown_rows = _positions([(queries[qi].tok_start, queries[qi].tok_end) for qi in shown] + spans, device)
+        shown_rows = span_positions([(queries[qi].tok_start, queries[qi].tok_end) for qi in shown] + spans, device)
         with torch.inference_mode():
             weights = mean_rows(attention_chunks(last, shown_rows, globals_t, states.window), len(shown_rows),
                                 LocalKeys.of(tokens.n_tokens, states.window, state.encoded.global_positions))
     global_set = set(state.encoded.global_positions.tolist())
-    out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options)
+    words_of = EvidenceWords(tokens)
+    out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options, words_of)
            for c, span, p, keep_it in zip(aliases, spans, p_brand, keep)]
-    out += [ranked_mention(tokens, queries[qi], query_candidates[qi], entities, choices[qi], weights, options)
-            for qi in shown]
+    out += [ranked_mention(tokens, queries[qi], query_candidates[qi], entities, choices[qi], weights, options,
+                           words_of) for qi in shown]
     out.sort(key=lambda m: (m.start, m.end))
     rejected = tuple((c.start, c.end) for c, keep_it in zip(aliases, keep) if not keep_it)
     return LinkResult(tuple(out), rejected)
@@ -220,12 +230,14 @@ def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Cand
 
 
 def sense_mention(c: Candidate, span: tuple[int, int], p: float, keep: bool, tokens: TokenizedDocument,
-                  weights: RowWeights, global_set: set[int], options: LinkingOptions) -> Mention:
+                  weights: RowWeights, global_set: set[int], options: LinkingOptions,
+                  words_of: EvidenceWords | None = None) -> Mention:
     """An ambiguous name as reported: its brand when kept, else none; evidence from its attention row."""
     assert c.explicit is not None
     brand = c.explicit.brand if keep else None
     other = Alternative(None if keep else c.explicit.brand, round(1.0 - p if keep else p, 4))
-    evidence = evidence_spans(tokens, merge_rows(weights, range(*span)), (c.start, c.end), options.evidence_spans)
+    evidence = evidence_spans(tokens, merge_rows(weights, range(*span)), (c.start, c.end), options.evidence_spans,
+                              words_of)
     return Mention(
         id="", brand=brand, kind=c.explicit.kind, start=c.start, end=c.end, text=c.text,
         passage=int(tokens.passage_of[span[0]]), probability=round(max(p, 1 - p), 4),
@@ -336,7 +348,7 @@ def is_reported(c: Candidate, choice: Choice) -> bool:
 
 def ranked_mention(
     tokens: TokenizedDocument, q: QuerySpec, c: Candidate, entities: Entities, choice: Choice,
-    weights: RowWeights, options: LinkingOptions,
+    weights: RowWeights, options: LinkingOptions, words_of: EvidenceWords | None = None,
 ) -> Mention:
     """A query's decision as reported (query_choice), with the anchors and evidence words its
     attention row gave."""
@@ -350,18 +362,13 @@ def ranked_mention(
         scored = np.bincount(entities.anchor_of_token[merged[0][hit]], weights=merged[1][hit],
                              minlength=len(entities.mentions[i]))  # (mentions,) attention to each anchor
         anchors = _anchors(entities.mentions[i], entities.starts[i], scored, tokens, q.tok_start, options.anchors)
-    evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans)
+    evidence = evidence_spans(tokens, merged, (c.start, c.end), options.evidence_spans, words_of)
     kind = "pronoun" if c.kind == "pronoun" else "nominal" if c.kind == "nominal" else "product"
     return Mention(
         id="", brand=brand, kind=kind, start=c.start, end=c.end, text=c.text,
         passage=int(tokens.passage_of[q.tok_start]), probability=choice.probability, is_global=False,
         alternative=alt, attribution=Attribution(options.attribution, anchors, evidence),
     )
-
-
-def _positions(spans: Sequence[tuple[int, int]], device: torch.device) -> torch.Tensor:
-    """The sorted distinct token positions of `spans`."""
-    return torch.tensor(sorted({p for s, t in spans for p in range(s, t)}), dtype=torch.long, device=device)
 
 
 def _nearest_before(starts: np.ndarray, position: int) -> int:

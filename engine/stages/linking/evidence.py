@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -85,6 +85,11 @@ def mass_rows(chunks: Iterable[RowAttention], entity_of: Tensor, dtype: torch.dt
     return RowMass(torch.cat(positions), torch.cat(masses))
 
 
+def span_positions(spans: Iterable[tuple[int, int]], device: torch.device) -> Tensor:
+    """The sorted distinct token positions of `spans`: the attention rows a set of mentions needs."""
+    return torch.tensor(sorted({p for s, t in spans for p in range(s, t)}), dtype=torch.long, device=device)
+
+
 def merge_rows(rows: RowWeights, positions: range) -> tuple[np.ndarray, np.ndarray]:
     """The mean of the rows at `positions` (a candidate's word pieces) as (keys, weights)."""
     parts = [rows[p] for p in positions if p in rows]
@@ -100,34 +105,56 @@ def merge_rows(rows: RowWeights, positions: range) -> tuple[np.ndarray, np.ndarr
 _WORDISH = re.compile(r"\w")
 
 
+@dataclass(eq=False)
+class EvidenceWords:
+    """The word a key position stands for as evidence, or None (a special token, punctuation, a
+    stopword), remembered for one document: neighbouring rows share most of their keys, and growing a
+    piece to its word in Python was most of the evidence cost on long documents."""
+
+    tokens: TokenizedDocument
+    seen: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+
+    def __call__(self, position: int) -> tuple[int, int] | None:
+        if position in self.seen:
+            return self.seen[position]
+        word: tuple[int, int] | None = None
+        if not self.tokens.is_special[position]:
+            text = self.tokens.text
+            start, end = word_around(text, int(self.tokens.offsets[position, 0]), int(self.tokens.offsets[position, 1]))
+            if _WORDISH.search(text[start:end]) and text[start:end].lower() not in STOPWORDS:
+                word = (start, end)
+        self.seen[position] = word
+        return word
+
+
 def evidence_spans(
     tokens: TokenizedDocument, weights: dict[int, float] | tuple[np.ndarray, np.ndarray],
-    exclude: tuple[int, int], top: int,
+    exclude: tuple[int, int], top: int, words_of: EvidenceWords | None = None,
 ) -> tuple[WeightedSpan, ...]:
     """Key weights -> the `top` heaviest words (word pieces merged), normalized to sum to 1.
 
     `exclude` is the candidate's own character span: attention to itself is no evidence. Special
-    tokens, punctuation and stopwords are skipped.
+    tokens, punctuation and stopwords are skipped. `words_of` carries the words already found over a
+    document's calls.
     """
     text = tokens.text
+    words_of = words_of or EvidenceWords(tokens)
     size = len(weights) if isinstance(weights, dict) else len(weights[0])
     # Only the heaviest keys can make the top words; a row has w + g keys, and growing every one
     # of them to its word in Python cost more than the rest of linking on long documents. When
     # those are all special tokens, stopwords or the candidate itself, four times as many are read, then
     # every key.
+    # Each round reads on from where the last stopped: the heaviest k keys are a prefix of the heaviest
+    # 4k (_heaviest orders them heaviest first, ties to the lower position).
+    words: dict[tuple[int, int], float] = {}
+    read = 0
     for k in (max(64, 8 * top), max(256, 32 * top), size):
-        words: dict[tuple[int, int], float] = {}
-        for position, weight in _heaviest(weights, k):
-            if tokens.is_special[position]:
+        for position, weight in _heaviest(weights, k)[read:]:
+            found = words_of(position)
+            if found is None or (found[0] < exclude[1] and exclude[0] < found[1]):
                 continue
-            start, end = (int(v) for v in tokens.offsets[position])
-            start, end = word_around(text, start, end)
-            if start < exclude[1] and exclude[0] < end:
-                continue
-            word = text[start:end]
-            if not _WORDISH.search(word) or word.lower() in STOPWORDS:
-                continue
-            words[(start, end)] = words.get((start, end), 0.0) + weight
+            words[found] = words.get(found, 0.0) + weight
+        read = k
         if len(words) >= top or k >= size:
             break
     # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
