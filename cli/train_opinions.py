@@ -15,9 +15,6 @@ def opinions(
     seed: int = typer.Option(0, "--seed", help="Seed for the held-out split, initialization, dropout and order."),
     epochs: int = typer.Option(12, "--epochs", help="Passes over the documents."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate."),
-    members: int = typer.Option(1, "--members", min=1, max=16,
-                                help="Heads fit from seeds seed, seed+1, ... and read as one (the mean of their "
-                                     "log-probabilities); 1, the shipped head's setting: a single head."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
 ) -> None:
@@ -32,12 +29,12 @@ def opinions(
     if threads is not None:
         torch.set_num_threads(threads)
     args = ["brandscan", "train", "opinions", "--brands", str(brands), "--out", str(out), "--seed", str(seed),
-            "--epochs", str(epochs), "--lr", str(lr), "--members", str(members)]
+            "--epochs", str(epochs), "--lr", str(lr)]
     if mams is not None:
         args += ["--mams", str(mams)]
     if model is not None:
         args += ["--model", model]
-    config = OpinionTrainConfig(seed=seed, epochs=epochs, lr=lr, members=members)
+    config = OpinionTrainConfig(seed=seed, epochs=epochs, lr=lr)
     result = run_training(brands, out, config, mams=mams, model=model, command=shlex.join(args),
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     for name, value in result.held_out.items():

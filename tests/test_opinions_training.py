@@ -87,36 +87,3 @@ def test_layout_and_pair_features() -> None:
     assert they[PairFeature.SAME_CLAUSE] == 1 and they[PairFeature.NEAREST] == 1 and they[PairFeature.KIND_PRONOUN] == 1
     assert borealis[PairFeature.AFTER] == 1 and borealis[PairFeature.SAME_CLAUSE] == 0
     assert np.all(rows[:, PairFeature.GAP] >= 0)
-
-
-def test_an_opinion_ensemble_is_the_mean_of_its_heads_and_survives_a_round_trip(tmp_path: Path) -> None:
-    import torch
-
-    from brandscan.engine.stages.sentiment.opinion_head import (
-        OpinionEnsemble,
-        OpinionHead,
-        OpinionHeadConfig,
-        save_opinion_head,
-    )
-
-    config = OpinionHeadConfig(hidden=16, tag_width=8, pair_width=8, inner=8, aspect_width=8)
-    heads = []
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        heads.append(OpinionHead(config).eval())
-    ensemble = OpinionEnsemble(heads).eval()
-    torch.manual_seed(5)
-    states, expression, reference = torch.randn(7, 16), torch.randn(3, 32), torch.randn(3, 16)
-    with torch.no_grad():
-        expected = torch.stack([h.tag(states).log_softmax(-1) for h in heads]).mean(0)
-        assert torch.allclose(ensemble.tag(states), expected)
-        polarity = ensemble.polarity(expression, reference, reference)
-        assert torch.allclose(polarity, torch.stack([h.polarity(expression, reference, reference).log_softmax(-1)
-                                                     for h in heads]).mean(0))
-        assert ensemble.tag_reach == heads[0].tag_reach == config.kernel // 2
-        save_opinion_head(ensemble, config, tmp_path)
-        loaded, loaded_config = load_opinion_head(tmp_path)
-        assert isinstance(loaded, OpinionEnsemble) and len(loaded.members) == 2 and loaded_config == config
-        assert torch.allclose(loaded.tag(states), ensemble.tag(states), atol=0.02)
-        save_opinion_head(heads[0], config, tmp_path / "one")
-        assert type(load_opinion_head(tmp_path / "one")[0]) is OpinionHead

@@ -83,15 +83,13 @@ def _write_card(out: Path, result: OpinionTrainResult, config: OpinionTrainConfi
     head = {k: v for k, v in asdict(result.config).items() if k != "encoder_sha256"}
     rows = "\n".join(f"| {k} | {result.held_out[k]:.3f} | {result.baseline[k]:.3f} |" for k in result.held_out)
     fit_docs, held = result.documents
-    members_line = (f"{config.members} heads fit alike from seeds {config.seed}-{config.seed + config.members - 1} "
-                    "and read as one (OpinionEnsemble: the mean of their log-probabilities); " if config.members > 1 else "")
     card = f"""# Opinion head: training card
 
 - What: `brandscan.engine.stages.sentiment.opinion_head` (expression tagger, attach, polarity, aspect)
   over the final states of the document pass (the shipped encoder with the linking adapter merged,
   sha256 {result.config.encoder_sha256[:16]}...); no encoder weights are trained.
 - Data: {data}; the minimal catalogue. Dev documents are never read.
-- Procedure: {members_line}seed {config.seed}; of the {n_docs} documents, {fit_docs} fit the shipped head and {held} (chosen by a seeded hash of the file name)
+- Procedure: seed {config.seed}; of the {n_docs} documents, {fit_docs} fit the shipped head and {held} (chosen by a seeded hash of the file name)
   are held out to choose the thresholds (inside {result.config.inside_threshold}, attach
   {result.config.attach_threshold}, fallback {result.config.fallback_threshold}) and to report the figures below, which are the shipped head's own.
   {config.epochs} epochs, one document a step, AdamW lr {config.lr} (linear decay), weight decay

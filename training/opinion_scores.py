@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.report import HEAD_LABELS
 from brandscan.engine.stages.sentiment.aspects import OVERALL, AspectTable
-from brandscan.engine.stages.sentiment.opinion_head import AnyOpinionHead, OpinionHeadConfig
+from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.opinions import judge
 from brandscan.evaluation.brand_baselines import baseline_prediction
 from brandscan.evaluation.brand_scores import BrandFigures, PredictedOpinion, Prediction, score_document
@@ -24,7 +24,7 @@ def _kept(figures: BrandFigures) -> dict[str, float]:
     return {k: float(data.get(k, 0.0)) for k in KEPT}
 
 
-def item_prediction(head: AnyOpinionHead, config: OpinionHeadConfig, item: OpinionItems, table: AspectTable) -> Prediction:
+def item_prediction(head: OpinionHead, config: OpinionHeadConfig, item: OpinionItems, table: AspectTable) -> Prediction:
     """What the head predicts for one document, scored as a report's opinions would be."""
     judged = judge(item.tokens, item.layout, item.states, item.references, table, head, config)
     opinions = []
@@ -40,7 +40,7 @@ def item_prediction(head: AnyOpinionHead, config: OpinionHeadConfig, item: Opini
     return Prediction((), tuple(opinions), signs)
 
 
-def held_out_figures(head: AnyOpinionHead, config: OpinionHeadConfig, items: Sequence[OpinionItems], catalog: Catalog,
+def held_out_figures(head: OpinionHead, config: OpinionHeadConfig, items: Sequence[OpinionItems], catalog: Catalog,
                      table: AspectTable) -> dict[str, float]:
     figures = BrandFigures()
     for item in items:

@@ -19,12 +19,7 @@ from torch import nn
 
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.stages.sentiment.aspects import AspectTable
-from brandscan.engine.stages.sentiment.opinion_head import (
-    AnyOpinionHead,
-    OpinionEnsemble,
-    OpinionHead,
-    OpinionHeadConfig,
-)
+from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.pooling import Pooled, pool
 from brandscan.training.held_out import split_by_name
 from brandscan.training.opinion_data import OpinionItems
@@ -45,7 +40,6 @@ class OpinionTrainConfig:
     mams_per_epoch: int = 4000  # MAMS sentences drawn (seeded) per epoch for the polarity part
     mams_batch: int = 40  # of them added to each document's step
     mams_weight: float = 0.5  # their loss, relative to the document's
-    members: int = 1  # heads fit alike from seeds seed, seed + 1, ... and read as one (OpinionEnsemble)
     head: OpinionHeadConfig = field(default_factory=OpinionHeadConfig)
 
 
@@ -151,19 +145,7 @@ def fit(items: Sequence[OpinionItems], table: AspectTable, config: OpinionTrainC
     return head.eval()
 
 
-def fit_members(items: Sequence[OpinionItems], table: AspectTable, config: OpinionTrainConfig,
-                log: Callable[[str], None] = print, mams: Sequence[PolarityItems] = ()) -> AnyOpinionHead:
-    """`config.members` heads fit alike (seeds config.seed, config.seed + 1, ...): one is returned as
-    itself, several as an OpinionEnsemble."""
-    heads = []
-    for i in range(config.members):
-        if config.members > 1:
-            log(f"member {i + 1} of {config.members}, seed {config.seed + i}")
-        heads.append(fit(items, table, replace(config, seed=config.seed + i), log, mams))
-    return heads[0] if len(heads) == 1 else OpinionEnsemble(heads).eval()
-
-
-def choose_thresholds(head: AnyOpinionHead, config: OpinionHeadConfig, held_out: Sequence[OpinionItems],
+def choose_thresholds(head: OpinionHead, config: OpinionHeadConfig, held_out: Sequence[OpinionItems],
                       catalog: Catalog, table: AspectTable) -> tuple[OpinionHeadConfig, dict[str, dict[str, float]]]:
     """The (inside, attach, fallback) thresholds with the best opinion F1 + brand x aspect agreement
     on `held_out`, and the figures of every triple tried."""
@@ -186,7 +168,7 @@ def choose_thresholds(head: AnyOpinionHead, config: OpinionHeadConfig, held_out:
 
 @dataclass(frozen=True)
 class OpinionTrainResult:
-    head: AnyOpinionHead
+    head: OpinionHead
     config: OpinionHeadConfig
     held_out: dict[str, float]  # the fitted head's figures on the held-out documents
     baseline: dict[str, float]  # the lexicon baseline's, same documents
@@ -204,7 +186,7 @@ def train_opinions(items: Sequence[OpinionItems], catalog: Catalog, table: Aspec
     started = time.perf_counter()
     fit_items, held_out = split(items, config.held_out, config.seed)
     log(f"fit on {len(fit_items)} documents, thresholds on {len(held_out)} held out")
-    first = fit_members(fit_items, table, config, log, mams)
+    first = fit(fit_items, table, config, log, mams)
     chosen, tried = choose_thresholds(first, config.head, held_out, catalog, table)
     figures = held_out_figures(first, chosen, held_out, catalog, table)
     baseline = baseline_figures(held_out, catalog)

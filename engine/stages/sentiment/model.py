@@ -11,11 +11,7 @@ import torch
 from brandscan.engine import report as report_types
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.stages.sentiment.aspects import AspectTable, aspect_table
-from brandscan.engine.stages.sentiment.opinion_head import (
-    AnyOpinionHead,
-    OpinionHeadConfig,
-    load_opinion_head,
-)
+from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig, load_opinion_head
 from brandscan.engine.stages.sentiment.opinions import find_opinions
 from brandscan.engine.text.passages import TokenizedDocument
 
@@ -37,7 +33,7 @@ def document_encoder_id(heads_dir: Path, base_sha256: str) -> str:
 class OpinionModel:
     """Finds a document's opinions from its encoder states; one per Analyzer (inference only)."""
 
-    def __init__(self, head: AnyOpinionHead, config: OpinionHeadConfig, encoder: torch.nn.Module, tokenizer: object,
+    def __init__(self, head: OpinionHead, config: OpinionHeadConfig, encoder: torch.nn.Module, tokenizer: object,
                  window: int) -> None:
         self.head = head.eval()
         self.config = config

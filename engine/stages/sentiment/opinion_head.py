@@ -93,61 +93,17 @@ class OpinionHead(nn.Module):
         return torch.cat([overall, by_meaning + by_terms], dim=-1)
 
 
-    @property
-    def tag_reach(self) -> int:
-        """Word pieces either side the tagger's convolution reads."""
-        return self.tag_conv.kernel_size[0] // 2
-
-
-class OpinionEnsemble(nn.Module):
-    """Several opinion heads fit alike from different seeds, read as one: each part gives the mean of
-    its members' log-probabilities (tags, polarity, aspect) or logits (attach). Why: with frozen states
-    and a few thousand opinions the parts vary with the seed, and their mean held out better
-    (docs/sentiment.md, "A seed ensemble")."""
-
-    def __init__(self, members: list[OpinionHead]) -> None:
-        super().__init__()
-        if not members:
-            raise ValueError("an ensemble needs at least one head")
-        self.members = nn.ModuleList(members)
-
-    @property
-    def tag_reach(self) -> int:
-        return max(m.tag_reach for m in self.members)
-
-    def _mean_log_softmax(self, part: str, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.stack([getattr(m, part)(*inputs).log_softmax(-1) for m in self.members]).mean(0)
-
-    def tag(self, states: torch.Tensor) -> torch.Tensor:
-        return self._mean_log_softmax("tag", states)
-
-    def attach(self, expression: torch.Tensor, reference: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m.attach(expression, reference, features) for m in self.members]).mean(0)
-
-    def polarity(self, expression: torch.Tensor, reference: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        return self._mean_log_softmax("polarity", expression, reference, sentence)
-
-    def aspect(self, context: torch.Tensor, keys: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
-        return self._mean_log_softmax("aspect", context, keys, terms)
-
-
-AnyOpinionHead = OpinionHead | OpinionEnsemble
-
-
-def save_opinion_head(head: AnyOpinionHead, config: OpinionHeadConfig, directory: Path) -> None:
-    """safetensors (float16; an ensemble's members as `members.i.`) beside the JSON config, which
-    counts the members (0: a single head)."""
+def save_opinion_head(head: OpinionHead, config: OpinionHeadConfig, directory: Path) -> None:
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in head.state_dict().items()}
     save_file(tensors, str(directory / OPINION_HEAD_FILE))
-    members = len(head.members) if isinstance(head, OpinionEnsemble) else 0
-    data = {**asdict(config), "members": members, "tags": list(TAGS), "labels": list(HEAD_LABELS)}
+    data = {**asdict(config), "tags": list(TAGS), "labels": list(HEAD_LABELS)}
     (directory / OPINION_CONFIG_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def load_opinion_head(directory: Path) -> tuple[AnyOpinionHead, OpinionHeadConfig]:
+def load_opinion_head(directory: Path) -> tuple[OpinionHead, OpinionHeadConfig]:
     from brandscan.engine.model.loader import load_weights, read_safetensors
 
     path = directory / OPINION_CONFIG_FILE
@@ -159,15 +115,12 @@ def load_opinion_head(directory: Path) -> tuple[AnyOpinionHead, OpinionHeadConfi
         raise ModelError(f"{path}: expected a JSON object")
     if data.pop("tags", None) != list(TAGS) or data.pop("labels", None) != list(HEAD_LABELS):
         raise ModelError(f"{path}: tags must be {list(TAGS)} and labels {list(HEAD_LABELS)}")
-    members = data.pop("members", 0)
     try:
         config = OpinionHeadConfig(**data)
-        members = int(members)
-    except (TypeError, ValueError) as error:
+    except TypeError as error:
         raise ModelError(f"{path}: {error}") from None
     tensors, _ = read_safetensors(directory / OPINION_HEAD_FILE)
-    head: AnyOpinionHead = (OpinionEnsemble([OpinionHead(config) for _ in range(members)]) if members > 0
-                            else OpinionHead(config))
+    head = OpinionHead(config)
     load_weights(head, tensors, directory / OPINION_HEAD_FILE)
     return head.eval(), config
 

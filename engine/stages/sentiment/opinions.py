@@ -31,7 +31,7 @@ from brandscan.engine.stages.sentiment.features import (
     reference_sentences,
 )
 from brandscan.engine.stages.sentiment.layout import TokenLayout, token_layout
-from brandscan.engine.stages.sentiment.opinion_head import AnyOpinionHead, OpinionHeadConfig
+from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.pooling import STATE_BLOCK, pool
 from brandscan.engine.text.passages import TokenizedDocument
 from brandscan.engine.text.words import OPINION_STOPWORDS, WORD
@@ -109,7 +109,7 @@ class Judged:
 
 
 def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, references: Sequence[Reference],
-          table: AspectTable, head: AnyOpinionHead, config: OpinionHeadConfig) -> list[Judged]:
+          table: AspectTable, head: OpinionHead, config: OpinionHeadConfig) -> list[Judged]:
     """Every (expression, judged reference) of a document, in document order; `states` (n, d) are
     the document pass's final states."""
     with torch.inference_mode(), single_thread():
@@ -159,11 +159,11 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
     return out
 
 
-def tag_probabilities(head: AnyOpinionHead, states: torch.Tensor) -> np.ndarray:
+def tag_probabilities(head: OpinionHead, states: torch.Tensor) -> np.ndarray:
     """(n, 3) O/B/I probabilities of every word piece, STATE_BLOCK positions at a time with the
     convolution's reach of context either side: a long document's states are never copied whole."""
     n = states.shape[0]
-    reach = head.tag_reach
+    reach = head.tag_conv.kernel_size[0] // 2
     parts = []
     for at in range(0, n, STATE_BLOCK):
         lo, hi = max(0, at - reach), min(n, at + STATE_BLOCK + reach)
@@ -192,7 +192,7 @@ def _decide(pairs: list[tuple[int, int]], attach: np.ndarray, references: Sequen
 
 
 def find_opinions(tokens: TokenizedDocument, states: torch.Tensor, mentions: Sequence[report_types.Mention],
-                  table: AspectTable, head: AnyOpinionHead, config: OpinionHeadConfig) -> tuple[report_types.Opinion, ...]:
+                  table: AspectTable, head: OpinionHead, config: OpinionHeadConfig) -> tuple[report_types.Opinion, ...]:
     """The report's opinions, in document order, ids "o1", "o2", ... (`states`: see judge)."""
     text = tokens.text
     layout = token_layout(tokens)
