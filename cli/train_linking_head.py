@@ -36,9 +36,10 @@ def linking_head(
                                              help="At most this many documents per source (smoke runs)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     examples: Path | None = typer.Option(
-        None, "--examples", help="File of encoded examples: written after the encoder passes, read instead of them "
-                                 "when it exists and was made with the same data options and feature names (remove it after "
-                                 "changing candidate or feature code)."),
+        None, "--examples", help="Folder of encoded examples, one file per document form, named by the hash of its "
+                                 "text, the catalogue entries it names, the encoder and the feature names: a form found "
+                                 "there is read instead of encoded, so a grown corpus encodes only its new forms "
+                                 "(empty the folder after changing candidate or feature code)."),
 ) -> None:
     """Train the linking head on the states of the frozen linking encoder; write it with a training card."""
     import json
@@ -48,7 +49,6 @@ def linking_head(
 
     import torch
 
-    from brandscan.engine.errors import BrandscanError
     from brandscan.engine.model.loader import load_model
     from brandscan.engine.stages.linking.decide import ADAPTER_FILE, HEAD_FILE, MAX_ENTITIES
     from brandscan.engine.stages.linking.head import FEATURES, SENSE_FEATURES, save_head
@@ -57,6 +57,7 @@ def linking_head(
     from brandscan.evaluation.datasets.gap import read_gap
     from brandscan.evaluation.linking_runs import evaluate_gap
     from brandscan.training.brand_training import refuse_dev
+    from brandscan.training.example_cache import ExampleCache, file_sha256
     from brandscan.training.linking_head import (
         Batchable,
         HeadTrainConfig,
@@ -80,20 +81,12 @@ def linking_head(
         print(line, file=sys.stderr, flush=True)
 
     started = time.perf_counter()
-    key = json.dumps({"brands": [str(b) for b in brands], "gap": str(gap), "renamed": renamed, "distance": distance,
-                      "held_out": held_out, "seed": seed, "max_documents": max_documents, "features": FEATURES,
-                      "sense_features": SENSE_FEATURES, "encoder": str(source_dir)}, sort_keys=True)
-    reused = examples is not None and examples.is_file()
-    if reused:
-        saved = torch.load(examples, weights_only=False)
-        if saved.get("key") != key:
-            raise BrandscanError(f"--examples {examples}: made with other data options or features; remove it")
-        train_examples, held_examples, sources = saved["train"], saved["held_out"], saved["sources"]
-    else:
-        train_examples, held_examples, sources = _encode(brands, gap, renamed, distance, held_out, seed, max_documents,
-                                                         encoder, tokenizer, window, budget, log)
-        if examples is not None:
-            torch.save({"key": key, "train": train_examples, "held_out": held_examples, "sources": sources}, examples)
+    base = [FEATURES, SENSE_FEATURES, str(source_dir), window, budget,
+            *(file_sha256(source_dir / f) for f in (ADAPTER_FILE, "adapter.json") if (source_dir / f).is_file())]
+    cache = ExampleCache(examples, base)
+    train_examples, held_examples, sources = _encode(brands, gap, renamed, distance, held_out, seed, max_documents,
+                                                     encoder, tokenizer, window, budget, cache, log)
+    log(f"examples: {cache.hits} forms read from {examples}, {cache.misses} encoded")
     counts = {"train": label_counts(train_examples), "held_out": label_counts(held_examples)}
     log(f"labels: {counts}")
     held = Batchable.of(held_examples, config.width) if held_examples else None
@@ -127,14 +120,16 @@ def linking_head(
         log(f"gap_validation: {figures['gap_validation']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, renamed, distance,
-                                                held_out, reused, members))
+                                                held_out, cache.hits > 0, members))
     print(json.dumps({k: v for k, v in figures.items() if k != "history"}, sort_keys=True))
 
 
 def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int, max_documents,  # type: ignore[no-untyped-def]
-            encoder, tokenizer, window: int, budget: int, log) -> tuple[list, list, dict]:
+            encoder, tokenizer, window: int, budget: int, cache, log) -> tuple[list, list, dict]:
     """The encoder passes: every training document (and its renamed and spread forms), the held-out
-    documents and GAP rows, as head examples."""
+    documents and GAP rows, as head examples. Each document draws its forms from its own seeded generator,
+    so adding documents to the corpus leaves the other documents' renamed forms (and their cache entries) as
+    they were; spread forms draw from the whole corpus's brand-free paragraphs and change with it."""
     import random
     import time
 
@@ -142,11 +137,16 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     from brandscan.evaluation.datasets.gap import gap_to_link, read_gap
     from brandscan.evaluation.linking_runs import prepare_all
     from brandscan.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
+    from brandscan.training.example_cache import file_sha256, form_key
     from brandscan.training.linking_head import brand_examples, prepared_examples, split_documents
 
-    rng = random.Random(seed)
     started = time.perf_counter()
     train_examples, held_examples, sources = [], [], {}
+
+    def encoded(doc, catalog):  # type: ignore[no-untyped-def]
+        return cache.get(form_key(doc, catalog),
+                         lambda: brand_examples(doc, catalog, tokenizer, encoder, window, budget))
+
     for folder in brands:
         docs, catalog = read_brand_corpus(folder)
         docs = docs[:max_documents]
@@ -154,25 +154,29 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
         filler = brand_free_paragraphs(fit_docs)
         forms = 0
         for doc in fit_docs:
-            train_examples.append(brand_examples(doc, catalog, tokenizer, encoder, window, budget))
+            rng = random.Random(f"{seed}:{Path(doc.name).name}")
+            train_examples.append(encoded(doc, catalog))
             for _ in range(renamed):
-                new_doc, new_catalog = rename_brands(doc, catalog, rng)
-                train_examples.append(brand_examples(new_doc, new_catalog, tokenizer, encoder, window, budget))
+                train_examples.append(encoded(*rename_brands(doc, catalog, rng)))
                 forms += 1
             for _ in range(distance):
-                spread = insert_distance(doc, filler, rng, rng.randint(2, 8))
-                train_examples.append(brand_examples(spread, catalog, tokenizer, encoder, window, budget))
+                train_examples.append(encoded(insert_distance(doc, filler, rng, rng.randint(2, 8)), catalog))
                 forms += 1
-        held_examples += [brand_examples(d, catalog, tokenizer, encoder, window, budget) for d in held_docs]
+        held_examples += [encoded(d, catalog) for d in held_docs]
         sources[f"brands:{folder}"] = {"documents": len(fit_docs), "augmented_forms": forms,
                                        "held_out_documents": len(held_docs)}
         log(f"{folder}: {sources[f'brands:{folder}']} ({time.perf_counter() - started:.0f}s)")
     if gap is not None:
-        items = prepare_all([gap_to_link(r) for r in read_gap(gap / "gap-development.tsv")[:max_documents]],
-                            tokenizer, budget)
-        train_examples += [prepared_examples(item, encoder, window, "gap") for item in items]
-        sources["gap-development"] = {"documents": len(items)}
-        log(f"gap-development: {len(items)} rows ({time.perf_counter() - started:.0f}s)")
+        table = gap / "gap-development.tsv"
+
+        def gap_examples() -> list:
+            items = prepare_all([gap_to_link(r) for r in read_gap(table)[:max_documents]], tokenizer, budget)
+            return [prepared_examples(item, encoder, window, "gap") for item in items]
+
+        rows = cache.get(["gap", file_sha256(table), max_documents], gap_examples)
+        train_examples += rows
+        sources["gap-development"] = {"documents": len(rows)}
+        log(f"gap-development: {len(rows)} rows ({time.perf_counter() - started:.0f}s)")
     return ([e for e in train_examples if e is not None], [e for e in held_examples if e is not None], sources)
 
 

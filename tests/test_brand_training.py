@@ -112,25 +112,38 @@ def test_train_linking_refuses_the_dev_split(tmp_path):
 
 def test_train_linking_head_learns_from_the_engine_candidates_and_loads(tmp_path):
     """The head-only trainer: gold labels on the engine's own candidates, a held-out document choosing
-    the epoch and calibrating, an encoded-examples file reused by a second run, a head that loads."""
+    the epoch and calibrating, an examples folder standing in for the encoder passes of a second run and
+    encoding only what a grown corpus adds, a head that loads."""
+    import shutil
+
     from brandscan.engine.model.loader import load_model
     from brandscan.engine.stages.linking.decide import Linker
     from brandscan.engine.stages.load import load_linker
 
-    out, examples = tmp_path / "head", tmp_path / "examples.pt"
-    args = ["train", "linking-head", "--brands", str(FIXTURE), "--out", str(out), "--epochs", "2", "--renamed", "1",
+    corpus, out, examples = tmp_path / "train", tmp_path / "head", tmp_path / "examples"
+    shutil.copytree(FIXTURE.parent / "brands_eval", corpus)
+    extra = sorted(corpus.glob("*.md"))[-1]
+    held_back = extra.read_text()
+    extra.unlink()
+    args = ["train", "linking-head", "--brands", str(corpus), "--out", str(out), "--epochs", "2", "--renamed", "1",
             "--distance", "0", "--held-out", "0.5", "--examples", str(examples)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    first = len(list(examples.glob("*.pt")))
+    assert first > 0 and "examples: 0 forms read" in result.output
     figures = json.loads((out / "figures.json").read_text())
     assert figures["labels"]["train"]["brand_queries"] > 0 and figures["labels"]["train"]["none_queries"] > 0
-    assert "none_shift" in figures["calibration"] and examples.stat().st_size > 0
+    assert "none_shift" in figures["calibration"]
     card = (out / "TRAINING_CARD.md").read_text()
     assert "corpus dev is never read" in card and (out / "ADAPTER_CARD.md").is_file()
     encoder, linker = load_linker(load_model(None), out)
     assert isinstance(linker, Linker) and linker.adapter_path is not None
-    again = runner.invoke(app, args)  # the examples file stands in for the encoder passes
+    again = runner.invoke(app, args)  # every form is read back, none encoded
     assert again.exit_code == 0, again.output
+    assert f"examples: {first} forms read from {examples}, 0 encoded" in again.output
     assert json.loads((out / "figures.json").read_text())["labels"] == figures["labels"]
-    other = runner.invoke(app, [*args[:-6], "--held-out", "0.5", "--distance", "1", "--examples", str(examples)])
-    assert other.exit_code != 0 and "made with other data options" in other.output + str(other.exception)
+    extra.write_text(held_back)  # the corpus grows by one document: only its forms are encoded
+    grown = runner.invoke(app, args)
+    assert grown.exit_code == 0, grown.output
+    added = len(list(examples.glob("*.pt"))) - first
+    assert 1 <= added <= 2 and f"examples: {first} forms read from {examples}, {added} encoded" in grown.output
