@@ -55,6 +55,12 @@ def gum(
     split: str = typer.Option("dev", "--split", help="train or dev."),
     all_genres: bool = typer.Option(False, "--all-genres",
                                     help="Every genre, not only the CC-BY ones (evaluation only: some are NC)."),
+    senses: bool = typer.Option(False, "--senses",
+                                help="Rename about half the named organisations, places and people, each "
+                                     "consistently in its document, to common words brands are named after (a "
+                                     "bird, a tree, a stone): ambiguous brands and non-brand uses of the same "
+                                     "names, for training the sense module."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --senses renaming."),
 ) -> None:
     """GUM organisation chains as brand documents, for `brandscan eval brands OUT` and training."""
     from brandscan.engine.errors import ConfigError
@@ -63,5 +69,6 @@ def gum(
 
     if split not in ("train", "dev"):
         raise ConfigError(f"--split {split!r}: expected one of: train, dev")
-    written = build_gum_brands(gum_root, split, out, genres=None if all_genres else CC_BY_GENRES)
+    written = build_gum_brands(gum_root, split, out, genres=None if all_genres else CC_BY_GENRES,
+                               senses=senses, seed=seed)
     typer.echo(f"{written} documents with brands written to {out}", err=True)
