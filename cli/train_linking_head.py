@@ -120,7 +120,7 @@ def linking_head(
         log(f"gap_validation: {figures['gap_validation']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, renamed, distance,
-                                                held_out, cache.hits > 0, members))
+                                                held_out, (cache.hits, cache.misses), members))
     print(json.dumps({k: v for k, v in figures.items() if k != "history"}, sort_keys=True))
 
 
@@ -181,7 +181,7 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
 
 
 def _card(sources: dict, config, command: str, figures: dict, seconds: float, renamed: int,  # type: ignore[no-untyped-def]
-          distance: int, held_out: float, reused: bool, members: int) -> str:
+          distance: int, held_out: float, cached: tuple[int, int], members: int) -> str:
     import json
 
     from brandscan.training.linking_head import SENSE_CONTEXT
@@ -211,8 +211,8 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
         f"head width {config.pair_width}, dropout {config.dropout}, no anchor vectors in the pair MLP "
         "(LinkingHeadConfig.entity_vectors), the sense module also reading the mean state of the name and "
         f"{SENSE_CONTEXT} tokens either side; then the none and sense shifts calibrated on the held-out documents",
-        f"- CPU, {seconds:.0f} s in all " + ("(the encoder passes' examples read from the --examples file of an "
-                                              "earlier run with the same options)" if reused else "(encoder passes included)"), f"- command: `{command}`", "",
+        f"- CPU, {seconds:.0f} s in all, encoder passes included ({cached[1]} document forms encoded, {cached[0]} read "
+        "from the --examples folder of an earlier run)", f"- command: `{command}`", "",
         "## Figures (held-out train documents; GAP validation)",
         "```json", json.dumps({k: v for k, v in figures.items() if k != "history"}, indent=2, sort_keys=True), "```",
         "", "Corpus dev figures (`brandscan eval brands corpus/brands/dev --catalog minimal`) are in DEV_FIGURES.md.", "",
