@@ -231,7 +231,7 @@ def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Cand
 
 def sense_mention(c: Candidate, span: tuple[int, int], p: float, keep: bool, tokens: TokenizedDocument,
                   weights: RowWeights, global_set: set[int], options: LinkingOptions,
-                  words_of: EvidenceWords | None = None) -> Mention:
+                  words_of: EvidenceWords) -> Mention:
     """An ambiguous name as reported: its brand when kept, else none; evidence from its attention row."""
     assert c.explicit is not None
     brand = c.explicit.brand if keep else None
@@ -348,7 +348,7 @@ def is_reported(c: Candidate, choice: Choice) -> bool:
 
 def ranked_mention(
     tokens: TokenizedDocument, q: QuerySpec, c: Candidate, entities: Entities, choice: Choice,
-    weights: RowWeights, options: LinkingOptions, words_of: EvidenceWords | None = None,
+    weights: RowWeights, options: LinkingOptions, words_of: EvidenceWords,
 ) -> Mention:
     """A query's decision as reported (query_choice), with the anchors and evidence words its
     attention row gave."""
