@@ -138,14 +138,19 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     from brandscan.evaluation.linking_runs import prepare_all
     from brandscan.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
     from brandscan.training.example_cache import file_sha256, form_key
-    from brandscan.training.linking_head import brand_examples, prepared_examples, split_documents
+    from brandscan.training.linking_head import (
+        brand_examples,
+        prepared_examples,
+        split_documents,
+        without_anchor_vectors,
+    )
 
     started = time.perf_counter()
     train_examples, held_examples, sources = [], [], {}
 
     def encoded(doc, catalog):  # type: ignore[no-untyped-def]
-        return cache.get(form_key(doc, catalog),
-                         lambda: brand_examples(doc, catalog, tokenizer, encoder, window, budget))
+        return without_anchor_vectors(cache.get(form_key(doc, catalog),
+                                                lambda: brand_examples(doc, catalog, tokenizer, encoder, window, budget)))
 
     for folder in brands:
         docs, catalog = read_brand_corpus(folder)
@@ -173,7 +178,7 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
             items = prepare_all([gap_to_link(r) for r in read_gap(table)[:max_documents]], tokenizer, budget)
             return [prepared_examples(item, encoder, window, "gap") for item in items]
 
-        rows = cache.get(["gap", file_sha256(table), max_documents], gap_examples)
+        rows = [without_anchor_vectors(e) for e in cache.get(["gap", file_sha256(table), max_documents], gap_examples)]
         train_examples += rows
         sources["gap-development"] = {"documents": len(rows)}
         log(f"gap-development: {len(rows)} rows ({time.perf_counter() - started:.0f}s)")

@@ -203,3 +203,22 @@ def test_a_seed_ensemble_reads_as_the_mean_of_its_heads_and_survives_a_round_tri
         single = heads[0]
         save_head(single, tmp_path / "one.safetensors")
         assert type(load_head(tmp_path / "one.safetensors")) is LinkingHead
+
+
+def test_training_examples_let_go_of_the_anchor_vectors_the_head_never_reads():
+    import torch
+
+    from brandscan.engine.stages.linking.head import FEATURES, KINDS, LinkingHead, LinkingHeadConfig
+    from brandscan.training.linking_head import HeadExamples, without_anchor_vectors
+
+    torch.manual_seed(0)
+    Q, E, d = 5, 3, 8
+    full = HeadExamples("brands", torch.randn(Q, d), torch.randn(Q, E, d), torch.randn(Q, E, len(FEATURES)),
+                        torch.ones(Q, E, dtype=torch.bool), torch.randn(Q, len(KINDS) + 2),
+                        torch.zeros(Q, dtype=torch.long), torch.zeros(0, d), torch.zeros(0, 0), torch.zeros(0))
+    lean = without_anchor_vectors(full)
+    assert lean.evec.shape == (Q, E, 0) and lean.evec.untyped_storage().nbytes() == 0
+    head = LinkingHead(LinkingHeadConfig(hidden=d, width=8)).eval()  # entity_vectors off, as trained
+    with torch.no_grad():
+        assert torch.equal(head(full.qvec, full.evec, full.feats, full.mask, full.kind),
+                           head(lean.qvec, lean.evec, lean.feats, lean.mask, lean.kind))
