@@ -146,6 +146,30 @@ def test_layers_in_place_compute_what_layers_with_a_new_output_do(model):
         assert (encoder(ids, pos, glob, window=8).last_hidden - ref).abs().max().item() < 1e-4
 
 
+def test_a_float16_store_halves_what_is_kept_and_the_kept_rows_are_what_the_layer_read(model):
+    # issue 16: a float32 pass stores its states between layers in float16 (1M tokens in 3 GB); the
+    # last layer reads the stored input, so rows recomputed from it are the layer's own.
+    from brandscan.engine.model.rows import row_attention
+
+    ids, pos, markers = encode_passages(model.tokenizer_file, TEXT * 5)
+    glob = torch.zeros_like(ids, dtype=torch.bool)
+    glob[0, markers[::4]] = True
+    encoder = variant(model, query_chunk=256)
+    with torch.inference_mode():
+        for window in (8, 512):  # the blocked path, then the dense one
+            exact = encoder(ids, pos, glob, keep_layer_inputs=1, window=window)
+            stored = encoder(ids, pos, glob, keep_layer_inputs=1, window=window, store_dtype=torch.float16)
+            assert stored.last_hidden.dtype == stored.layer_inputs[0].dtype == torch.float16
+            for a, b in ((stored.layer_inputs[0], exact.layer_inputs[0]), (stored.last_hidden, exact.last_hidden)):
+                assert F.cosine_similarity(a.float(), b, dim=-1).min().item() > 0.9999
+            last = encoder.layers[-1]
+            rows = torch.arange(0, ids.shape[1], 7)
+            globals_t = glob[0].nonzero()[:, 0]
+            got = row_attention(last.attention_of(stored.layer_inputs[0][0]), rows, globals_t, min(window, 64))
+            want = row_attention(last.attention_of(stored.layer_inputs[0][0].float()), rows, globals_t, min(window, 64))
+            assert torch.equal(got.keys, want.keys) and torch.allclose(got.probs, want.probs)
+
+
 def test_padded_batch_matches_each_row_alone(model):
     rows = [encode_passages(model.tokenizer_file, [t])[:2] for t in TEXT]
     n = max(r[0].shape[1] for r in rows)

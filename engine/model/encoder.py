@@ -32,6 +32,7 @@ from brandscan.engine.model.attention import (
     window_global_attention,
 )
 from brandscan.engine.model.rows import LayerAttention, RowAttention, row_attention
+from brandscan.engine.stable import single_thread
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,11 @@ class SelfAttention(nn.Module):
         return x.transpose(1, 2).reshape(B, n, h * dh)  # (B, n, d)
 
 
+# Rows below which the bfloat16 feed-forward down projection runs on one thread (FeedForward.forward):
+# on an AMX CPU oneDNN split its reduction for 66-508 rows and no other count tried (1-5,000).
+SPLIT_ROWS = 1024
+
+
 class FeedForward(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -115,7 +121,15 @@ class FeedForward(nn.Module):
         self.down = nn.Linear(cfg.intermediate, cfg.hidden)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.down(F.gelu(self.up(x)))  # (B, n, d) -> (B, n, I) -> (B, n, d)
+        h = F.gelu(self.up(x))  # (B, n, d) -> (B, n, I)
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu" and x.shape[0] * x.shape[1] < SPLIT_ROWS:
+            # oneDNN splits this product's 1,536-long bfloat16 reduction across threads for some row
+            # counts under SPLIT_ROWS (a document's last chunk, its global rows), so its sums would
+            # depend on the thread count; on one thread they add up alike everywhere, and reports
+            # stay byte-identical whatever --threads and --jobs are (tests/test_determinism.py).
+            with single_thread():
+                return self.down(h)
+        return self.down(h)  # (B, n, I) -> (B, n, d)
 
 
 class Layer(nn.Module):
@@ -132,10 +146,18 @@ class Layer(nn.Module):
         Post-LayerNorm, so queries and keys are plain projections of the input (model/rows.py)."""
         return row_attention(self.attention_of(inputs), rows, global_positions, window)
 
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype this layer computes in (float32 for float32 and int8 weights): an input stored in
+        a 16-bit type (Encoder.forward's store_dtype) is read in it."""
+        return self.attn_norm.weight.dtype
+
     def attention_of(self, inputs: Tensor) -> LayerAttention:
         """What recomputing this layer's rows over `inputs` (n, d) takes (model/rows.py, rollout)."""
-        att = self.attention
-        return LayerAttention(inputs, att.query, att.key, att.heads)
+        att, dtype = self.attention, self.compute_dtype
+        if inputs.dtype == dtype:
+            return LayerAttention(inputs, att.query, att.key, att.heads)
+        return LayerAttention(inputs, lambda t: att.query(t.to(dtype)), lambda t: att.key(t.to(dtype)), att.heads)
 
     def finish(self, attn: Tensor, x: Tensor) -> Tensor:
         """Everything after the attention product: (B, C, d) attention heads merged, (B, C, d) input."""
@@ -145,6 +167,7 @@ class Layer(nn.Module):
     def forward_dense(self, x: Tensor, key_valid: Tensor | None) -> Tensor:
         """Every token sees every token (the window covers the input): one SDPA call."""
         att = self.attention
+        x = x.to(self.compute_dtype)
         q, k, v = att.split(att.query(x)), att.split(att.key(x)), att.split(att.value(x))  # (B, h, n, dh)
         return self.finish(att.merge(dense_sdpa(q, k, v, key_valid)), x)
 
@@ -181,11 +204,13 @@ class Layer(nn.Module):
         (which the caller must not need again): a chunk's output is written once the next chunk's slab
         has been read, the last moment any query still sees that chunk's input through its window. A
         layer then holds one (n, d) tensor instead of its input and output (1.6 GB less at 1M tokens
-        in float32)."""
+        in float32). An x stored in another dtype than the layer computes in is read a chunk at a time
+        in that dtype, and the output is stored like x."""
         att = self.attention
         B, n, d = x.shape
+        dtype = self.compute_dtype
         scale = 1.0 / math.sqrt(d // att.heads)
-        x_glob = gather_positions(x, layout.gather_index)  # (B, g, d)
+        x_glob = gather_positions(x, layout.gather_index).to(dtype)  # (B, g, d)
         k_glob, v_glob = att.split(att.key(x_glob)), att.split(att.value(x_glob))  # (B, h, g, dh)
         glob = GlobalQueryAttention(att.split(att.query(x_glob)) * scale, n, keep_scores=return_probs)
         # A slab reaches `half` positions back, into the previous chunk only when chunk >= half.
@@ -193,15 +218,15 @@ class Layer(nn.Module):
         out = x if in_place else torch.empty_like(x)  # (B, n, d)
         pending: tuple[int, int, Tensor] | None = None  # in place: the previous chunk's output, unwritten
         g = layout.index.shape[1]
-        win_p = x.new_zeros((B, att.heads, n, 2 * half + 1)) if return_probs else None
-        to_g = x.new_zeros((B, att.heads, n, g)) if return_probs else None
+        win_p = x.new_zeros((B, att.heads, n, 2 * half + 1), dtype=dtype) if return_probs else None
+        to_g = x.new_zeros((B, att.heads, n, g), dtype=dtype) if return_probs else None
         for c0 in range(0, n, chunk):
             c1 = min(n, c0 + chunk)
             cp = -(-(c1 - c0) // block) * block  # whole blocks
-            slab = pad_slab(x, 1, c0 - half, c0 + cp + half)  # (B, cp + 2*half, d)
+            slab = pad_slab(x, 1, c0 - half, c0 + cp + half).to(dtype)  # (B, cp + 2*half, d)
             slab_key = pad_slab(layout.window_key, 1, c0 - half, c0 + cp + half, False)  # (B, cp + 2*half)
             chunk_out, k_own, v_own, probs = self.chunk(
-                slab, slab_key, x[:, c0:c1], layout.key_valid[:, c0:c1], k_glob, v_glob, layout.valid,
+                slab, slab_key, x[:, c0:c1].to(dtype), layout.key_valid[:, c0:c1], k_glob, v_glob, layout.valid,
                 half, block, return_probs,
             )
             if not in_place:
@@ -216,10 +241,14 @@ class Layer(nn.Module):
         if pending is not None:
             out[:, pending[0] : pending[1]] = pending[2]
         o_glob, from_g = glob.finish()  # (B, h, g, dh)
-        scatter_global_rows(out, layout, self.finish(att.merge(o_glob), x_glob))
+        scatter_global_rows(out, layout, self.finish(att.merge(o_glob), x_glob).to(out.dtype))
         if not return_probs:
             return out, None
         return out, finalize_probs(win_p, to_g, from_g, layout)
+
+
+def _stored(x: Tensor, dtype: torch.dtype | None) -> Tensor:
+    return x if dtype is None else x.to(dtype)
 
 
 class Encoder(nn.Module):
@@ -240,7 +269,14 @@ class Encoder(nn.Module):
         output_hidden_states: bool = False,
         keep_layer_inputs: int = 0,  # keep the inputs of the last this-many layers (attribution)
         window: int | None = None,  # this pass's window; None: the config's (the config is never changed)
+        store_dtype: torch.dtype | None = None,  # kept inputs and final states stored so (see below)
     ) -> EncoderOutput:
+        """With `store_dtype` (float16 under float32 weights) the hidden states between layers are
+        stored in that type: every layer reads its input a chunk at a time in the dtype it computes in
+        and stores its output in `store_dtype`. The kept layer inputs and the final states are then
+        16-bit, and the attention rows recomputed from a kept input (model/rows.py) are the ones the
+        layer used. At 1M tokens each (n, d) tensor is 0.8 GB instead of 1.6, and no float32 one is
+        ever whole (issue 16: the whole analysis under 3 GB)."""
         cfg = self.config
         half = check_window(cfg.window if window is None else window)
         keep_from = len(self.layers) - keep_layer_inputs
@@ -252,14 +288,14 @@ class Encoder(nn.Module):
                 "restart positions at each passage"
             )
         key_valid = None if attention_mask is None else attention_mask.bool()
-        x = self.embeddings(input_ids, position_ids, cfg.query_chunk)  # (B, n, d)
+        x = _stored(self.embeddings(input_ids, position_ids, cfg.query_chunk), store_dtype)  # (B, n, d)
         hidden = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
         if not output_attentions and n - 1 <= half:
             for i, layer in enumerate(self.layers):  # short input: the window covers it, plain dense attention
                 if i >= keep_from:
                     kept.append(x)
-                x = layer.forward_dense(x, key_valid)
+                x = _stored(layer.forward_dense(x, key_valid), store_dtype)
                 if hidden is not None:
                     hidden.append(x)
         else:

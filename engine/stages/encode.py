@@ -60,6 +60,11 @@ class FrontHalf:
     keep_layers: int = KEEP_LAYERS  # layer inputs the encoder pass keeps (kept_layers)
 
 
+# The type a float32 pass stores its states in between layers (Encoder.forward's store_dtype): 11
+# significant bits, against bfloat16's 8, and the states' range fits (LayerNorm outputs, under 40).
+STORE_DTYPE = torch.float16
+
+
 def kept_layers(attribution: str, rollout_layers: int = KEEP_LAYERS) -> int:
     """Layer inputs linking reads: the last layer's for attention attribution (the head's attention
     mass and the evidence rows), the last `rollout_layers` for rollout."""
@@ -100,11 +105,16 @@ def encoder_pass(encoder: Encoder, tokens: TokenizedDocument, positions: np.ndar
     `window` is this pass's own: the encoder is not changed."""
     n = tokens.n_tokens
     device = next(encoder.parameters()).device
+    # A float32 pass (float32 or int8 weights) stores its states between layers in float16, half the
+    # memory: the whole analysis of 1M tokens then fits in 3 GB (issue 16). Not when training
+    # differentiates through the pass.
+    computes_float32 = encoder.layers[-1].compute_dtype == torch.float32
+    store = STORE_DTYPE if computes_float32 and not torch.is_grad_enabled() else None
     mask = torch.zeros(1, n, dtype=torch.bool, device=device)  # (1, n)
     mask[0, torch.as_tensor(positions, dtype=torch.long, device=device)] = True
     out = encoder(torch.from_numpy(tokens.input_ids.copy())[None].to(device),  # (1, n)
                   torch.from_numpy(tokens.position_ids.copy())[None].to(device), mask,  # (1, n)
-                  keep_layer_inputs=keep_layers, window=window)
+                  keep_layer_inputs=keep_layers, window=window, store_dtype=store)
     layers = tuple(list(encoder.layers)[len(encoder.layers) - keep_layers:])
     return EncodedStates(out.last_hidden[0], tuple(x[0] for x in out.layer_inputs), layers, window)
 
