@@ -15,6 +15,8 @@ def opinions(
     seed: int = typer.Option(0, "--seed", help="Seed for the held-out split, initialization, dropout and order."),
     epochs: int = typer.Option(12, "--epochs", help="Passes over the documents."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate."),
+    words: int = typer.Option(32, "--words", min=0,
+                              help="Width of the learned word vectors polarity, aspect and tagger read (0: states only)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
 ) -> None:
@@ -23,18 +25,19 @@ def opinions(
 
     import torch
 
+    from brandscan.engine.stages.sentiment.opinion_head import OpinionHeadConfig
     from brandscan.training.opinion_run import run_training
     from brandscan.training.opinion_train import OpinionTrainConfig
 
     if threads is not None:
         torch.set_num_threads(threads)
     args = ["brandscan", "train", "opinions", "--brands", str(brands), "--out", str(out), "--seed", str(seed),
-            "--epochs", str(epochs), "--lr", str(lr)]
+            "--epochs", str(epochs), "--lr", str(lr), "--words", str(words)]
     if mams is not None:
         args += ["--mams", str(mams)]
     if model is not None:
         args += ["--model", model]
-    config = OpinionTrainConfig(seed=seed, epochs=epochs, lr=lr)
+    config = OpinionTrainConfig(seed=seed, epochs=epochs, lr=lr, head=OpinionHeadConfig(words=words))
     result = run_training(brands, out, config, mams=mams, model=model, command=shlex.join(args),
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     for name, value in result.held_out.items():

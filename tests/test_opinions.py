@@ -2,6 +2,7 @@
 examples"), several opinions per sentence, contrast and comparison, aspects by name, the summary."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,7 @@ def test_it_is_great_about_a_product_is_positive(analyzer: Analyzer) -> None:
 
 @pytest.mark.parametrize(("text", "fragment", "polarity"), [
     ("I switched to Lumen Mobile last year and the Lumen X2 is a joy to use.", "a joy to use", "positive"),
-    pytest.param("I ordered a jacket from Basecamp Supply. Would not buy again.", "Would not buy again", "negative",
-                 marks=KNOWN_MISS),  # tagged "buy" alone, called positive
+    ("I ordered a jacket from Basecamp Supply. Would not buy again.", "Would not buy again", "negative"),
 ])
 def test_opinions_without_an_aspect_term(analyzer: Analyzer, text: str, fragment: str, polarity: str) -> None:
     report = analyze(analyzer, text)
@@ -74,6 +74,7 @@ def test_opinions_without_an_aspect_term(analyzer: Analyzer, text: str, fragment
     assert found and found[0].polarity == polarity
 
 
+@KNOWN_MISS  # no expression is tagged in "replaced the laces for free" (the head before this one found it)
 def test_service_that_replaced_the_laces_is_positive(analyzer: Analyzer) -> None:
     report = analyze(analyzer, "Kestrel & Finch boots again. Their customer service replaced the laces for free.")
     found = _of(report, "kestrel-finch")
@@ -81,6 +82,7 @@ def test_service_that_replaced_the_laces_is_positive(analyzer: Analyzer) -> None
     assert any(o.aspect == "customer_service" and o.aspect_name == "customer service" for o in found)
 
 
+@KNOWN_MISS  # the tagger keeps "bag" alone of "lost my bag" (neutral); "lovely" is found and positive
 def test_lost_bag_and_lovely_crew_are_two_opinions_found(analyzer: Analyzer) -> None:
     report = analyze(analyzer, "Flew Aurora Air to Tromsø. The airline lost my bag, but the crew were lovely.")
     spans = [o.opinion_spans[0].text for o in _of(report, "aurora-air")]
@@ -92,7 +94,7 @@ def test_lost_bag_and_lovely_crew_are_two_opinions_found(analyzer: Analyzer) -> 
                for o in _of(report, "aurora-air"))
 
 
-@KNOWN_MISS  # "lost my bag" is found, but called positive (+0.67)
+@KNOWN_MISS  # only "bag" is found, and called neutral
 def test_lost_bag_and_lovely_crew_are_two_opinions(analyzer: Analyzer) -> None:
     report = analyze(analyzer, "Flew Aurora Air to Tromsø. The airline lost my bag, but the crew were lovely.")
     found = _of(report, "aurora-air")
@@ -115,14 +117,15 @@ def test_the_summit_of_snowdon_is_no_brand(analyzer: Analyzer) -> None:
     assert not [o for o in _of(report, "summit") if _in(report, o, "The summit of Snowdon is less reliable")]
 
 
-@KNOWN_MISS  # "'ve owned" (in "the best shell I've owned") and "looks" (in "the price looks too good") remain
+@KNOWN_MISS  # "ve owned" (in "the best shell I've owned") remains
 def test_spans_that_judge_nothing_are_not_opinions(analyzer: Analyzer) -> None:
     report = analyze(analyzer, (EXAMPLES / "outdoor-gear-review-thread.txt").read_text(encoding="utf-8"))
-    words = {s.text.lower().replace("’", "'").removeprefix("'ve ") for o in report.opinions for s in o.opinion_spans}
+    # "'ve owned" and "ve owned" (a span may start inside "I've") both count as "owned"
+    words = {re.sub(r"^'?ve ", "", s.text.lower().replace("’", "'")) for o in report.opinions for s in o.opinion_spans}
     assert not words & {"owned", "looks", "conditioning"}
 
 
-@KNOWN_MISS  # "flawless" is attached to both brands; "started peeling" is not found
+@KNOWN_MISS  # "flawless" is Norvik's, but "started peeling" is not found
 def test_comparison_in_one_sentence_judges_both_brands(analyzer: Analyzer) -> None:
     text = ("Norvik's stitching is flawless, whereas Kestrel & Finch's seams started peeling after one wet "
             "weekend.")

@@ -87,3 +87,34 @@ def test_layout_and_pair_features() -> None:
     assert they[PairFeature.SAME_CLAUSE] == 1 and they[PairFeature.NEAREST] == 1 and they[PairFeature.KIND_PRONOUN] == 1
     assert borealis[PairFeature.AFTER] == 1 and borealis[PairFeature.SAME_CLAUSE] == 0
     assert np.all(rows[:, PairFeature.GAP] >= 0)
+
+
+def test_an_expression_reads_its_words_their_pairs_and_the_rest_of_its_clause() -> None:
+    from brandscan.engine.model.loader import default_model_dir
+    from brandscan.engine.stages.sentiment.word_bags import PAIR_BUCKETS, VOCAB, word_bags
+
+    tokenizer = load_tokenizer(default_model_dir() / "tokenizer.json")
+    text = "Flew Aurora Air. The airline lost my bag, but the crew were lovely."
+    tokens = tokenize_document(text, tokenizer)
+    layout = token_layout(tokens)
+    start = text.index("lost my bag")
+    first, last = tokens.token_span(start, start + len("lost my bag"))
+    (bag,) = word_bags(tokens.input_ids, layout, [(first, last)])
+    rows = bag.tolist()
+    words = [r for r in rows if r < VOCAB]
+    pairs = [r for r in rows if VOCAB <= r < VOCAB + PAIR_BUCKETS]
+    context = [r - VOCAB - PAIR_BUCKETS for r in rows if r >= VOCAB + PAIR_BUCKETS]
+    assert [tokenizer.id_to_token(w) for w in words] == ["lost", "my", "bag"]
+    assert len(pairs) == 2
+    # the rest of the clause before "but" (its comma with it), none of the next clause's words
+    assert [tokenizer.id_to_token(w) for w in context] == ["the", "airline", ","]
+
+
+def test_a_head_that_reads_words_trains_saves_and_loads(tmp_path: Path) -> None:
+    from brandscan.engine.stages.sentiment.opinion_head import OpinionHeadConfig
+
+    brands = _small_corpus(tmp_path / "train")
+    config = OpinionTrainConfig(seed=0, epochs=1, held_out=0.34, head=OpinionHeadConfig(words=8))
+    run_training(brands, tmp_path / "out", config, command="test", log=lambda _: None)
+    head, loaded = load_opinion_head(tmp_path / "out")
+    assert loaded.words == 8 and head.word_table.weight.shape[1] == 8

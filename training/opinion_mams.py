@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from brandscan.engine.stages.encode import FrontHalf, front_half
@@ -19,6 +20,7 @@ class PolarityItems:
 
     layout: TokenLayout
     states: torch.Tensor  # (n, d)
+    input_ids: np.ndarray  # (n,) word-piece ids: the head's word features read them
     expressions: list[tuple[int, int]]
     references: list[tuple[int, int]]
     labels: list[int]  # HEAD_LABELS indexes
@@ -49,7 +51,8 @@ def sentence_items(sentence: AbsaSentence, setup: FrontHalf, encoder: torch.nn.M
         labels.append(LABEL_OF[term.polarity])
     if not labels:
         return None
-    return PolarityItems(layout, state.encoded.states.last_hidden.float().clone(), expressions, references, labels)
+    return PolarityItems(layout, state.encoded.states.last_hidden.float().clone(), state.tokens.input_ids.copy(),
+                         expressions, references, labels)
 
 
 def mams_items(sentences: Sequence[AbsaSentence], setup: FrontHalf, encoder: torch.nn.Module, *, window: int,

@@ -21,6 +21,7 @@ from brandscan.engine.catalog import Catalog
 from brandscan.engine.stages.sentiment.aspects import AspectTable
 from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.pooling import Pooled, pool
+from brandscan.engine.stages.sentiment.word_bags import word_bags
 from brandscan.training.held_out import split_by_name
 from brandscan.training.opinion_data import OpinionItems
 from brandscan.training.opinion_mams import PolarityItems
@@ -56,13 +57,17 @@ def pooled_items(item: OpinionItems) -> Pooled | None:
         return pool(item.states, item.layout, item.expressions, [(r.first, r.last) for r in item.references])
 
 
-def document_loss(head: OpinionHead, item: OpinionItems, table: AspectTable, pooled: Pooled | None) -> torch.Tensor:
-    """The sum of the four parts' losses on one document (`pooled`: pooled_items(item))."""
+def document_loss(head: OpinionHead, item: OpinionItems, table: AspectTable, pooled: Pooled | None,
+                  bags: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """The sum of the four parts' losses on one document (`pooled`: pooled_items(item); `bags`:
+    item_bags(item))."""
     x = item.states  # (n, d)
     real = torch.from_numpy(item.layout.real)  # (n,)
-    loss = nn.functional.cross_entropy(head.tag(x)[real], item.tags[real])
+    ids = torch.from_numpy(item.tokens.input_ids.astype(np.int64))
+    loss = nn.functional.cross_entropy(head.tag(x, ids)[real], item.tags[real])
     if pooled is None:
         return loss
+    words = head.word_vectors(bags) if bags is not None else None  # (expressions, w) or None
     if item.pairs:
         k = torch.tensor([p[0] for p in item.pairs])
         i = torch.tensor([p[1] for p in item.pairs])
@@ -73,12 +78,19 @@ def document_loss(head: OpinionHead, item: OpinionItems, table: AspectTable, poo
         k = torch.tensor([p[0] for p in item.polarities])
         i = torch.tensor([p[1] for p in item.polarities])
         y = torch.tensor([p[2] for p in item.polarities])
-        logits = head.polarity(pooled.expression[k], pooled.reference[i], pooled.sentence[k])
+        logits = head.polarity(pooled.expression[k], pooled.reference[i], pooled.sentence[k],
+                               None if words is None else words[k])
         loss = loss + nn.functional.cross_entropy(logits, y)
     k = torch.tensor([a[0] for a in item.aspects])
     y = torch.tensor([a[1] for a in item.aspects])
-    logits = head.aspect(pooled.context[k], table.keys, torch.from_numpy(item.aspect_features[k.numpy()]))
+    logits = head.aspect(pooled.context[k], table.keys, torch.from_numpy(item.aspect_features[k.numpy()]),
+                         None if words is None else words[k])
     return loss + nn.functional.cross_entropy(logits, y)
+
+
+def item_bags(item: OpinionItems) -> list[torch.Tensor]:
+    """Each gold expression's word_bags row ids, computed once."""
+    return word_bags(item.tokens.input_ids, item.layout, item.expressions)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +101,7 @@ class PolarityBatch:
     reference: torch.Tensor
     sentence: torch.Tensor
     labels: torch.Tensor  # (m,)
+    bags: list[torch.Tensor]  # per item, word_bags row ids of its expression (the term's clause)
 
 
 def pooled_polarity(items: Sequence[PolarityItems]) -> list[PolarityBatch]:
@@ -97,14 +110,15 @@ def pooled_polarity(items: Sequence[PolarityItems]) -> list[PolarityBatch]:
     with torch.no_grad():
         for item in items:
             pooled = pool(item.states, item.layout, item.expressions, item.references)
-            out.append(PolarityBatch(pooled.expression, pooled.reference, pooled.sentence, torch.tensor(item.labels)))
+            out.append(PolarityBatch(pooled.expression, pooled.reference, pooled.sentence, torch.tensor(item.labels),
+                                     word_bags(item.input_ids, item.layout, item.expressions)))
     return out
 
 
 def polarity_loss(head: OpinionHead, batch: Sequence[PolarityBatch]) -> torch.Tensor:
     """The polarity part's loss on MAMS sentences."""
     logits = head.polarity(torch.cat([b.expression for b in batch]), torch.cat([b.reference for b in batch]),
-                           torch.cat([b.sentence for b in batch]))
+                           torch.cat([b.sentence for b in batch]), head.word_vectors([w for b in batch for w in b.bags]))
     return nn.functional.cross_entropy(logits, torch.cat([b.labels for b in batch]))
 
 
@@ -117,6 +131,7 @@ def fit(items: Sequence[OpinionItems], table: AspectTable, config: OpinionTrainC
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = random.Random(config.seed)
     pooled = {id(item): pooled_items(item) for item in items}
+    bags = {id(item): item_bags(item) for item in items}
     polarity = pooled_polarity(mams)
     total = config.epochs * len(items)
     step = 0
@@ -131,7 +146,7 @@ def fit(items: Sequence[OpinionItems], table: AspectTable, config: OpinionTrainC
         for n, item in enumerate(order):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * max(0.05, 1 - step / total)
-            loss = document_loss(head, item, table, pooled[id(item)])
+            loss = document_loss(head, item, table, pooled[id(item)], bags[id(item)])
             extra = drawn[n * config.mams_batch : (n + 1) * config.mams_batch]
             if extra:
                 loss = loss + config.mams_weight * polarity_loss(head, extra)

@@ -8,12 +8,18 @@
 - aspect: (expression, clause, sentence) against each catalogue aspect's embedding (its name and
   terms through the same encoder) plus named term features, and a learned `overall` -> softmax.
 
+With `words` > 0 the tagger also reads each word piece's own learned vector, and polarity and aspect
+read a learned bag of the expression's words, word pairs and clause words (word_bags.py): the frozen
+states say less about "lost my bag" than its words do. The aspect part maps the bag into the space
+it compares with the catalogue's aspect embeddings, so a user's own aspects still work.
+
 Saved as safetensors (float16) beside a JSON config; loaded by stages/load.py.
 """
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +29,7 @@ from torch import nn
 from brandscan.engine.errors import ModelError
 from brandscan.engine.report import HEAD_LABELS
 from brandscan.engine.stages.sentiment.features import ASPECT_FEATURES, PAIR_FEATURES
+from brandscan.engine.stages.sentiment.word_bags import ROWS, VOCAB, packed
 
 OPINION_HEAD_FILE = "opinion_head.safetensors"
 OPINION_CONFIG_FILE = "opinion_head.json"
@@ -42,6 +49,8 @@ class OpinionHeadConfig:
     inside_threshold: float = 0.5  # a word piece is in an expression when 1 - p(O) is at least this
     attach_threshold: float = 0.5  # every brand at or above this is judged
     fallback_threshold: float = 0.2  # else the likeliest brand, if at least this
+    words: int = 0  # width of the learned word vectors (word_bags.py); 0: the head reads states only
+    tag_words: int = 16  # width of the tagger's own word-piece vectors (when words > 0)
     encoder_sha256: str = ""  # the merged document encoder whose states the head was trained on
 
 
@@ -49,6 +58,7 @@ class OpinionHead(nn.Module):
     def __init__(self, config: OpinionHeadConfig) -> None:
         super().__init__()
         d, c = config.hidden, config
+        self.config_words = c.words
         self.drop = nn.Dropout(c.dropout)
         self.tag_in = nn.Linear(d, c.tag_width)
         self.tag_conv = nn.Conv1d(c.tag_width, c.tag_width, c.kernel, padding=c.kernel // 2)
@@ -64,10 +74,29 @@ class OpinionHead(nn.Module):
         self.aspect_terms = nn.Linear(len(ASPECT_FEATURES), 1)
         self.overall = nn.Parameter(torch.zeros(c.aspect_width))
         self.overall_bias = nn.Parameter(torch.zeros(1))
+        if c.words:
+            self.word_table = nn.EmbeddingBag(ROWS, c.words, mode="mean")
+            self.tag_word = nn.Embedding(VOCAB, c.tag_words)
+            self.tag_word_in = nn.Linear(c.tag_words, c.tag_width, bias=False)
+            self.word_polarity = nn.Linear(c.words, len(HEAD_LABELS))
+            self.word_aspect = nn.Linear(c.words, c.aspect_width, bias=False)
+            for table in (self.word_table.weight, self.tag_word.weight):
+                nn.init.normal_(table, std=0.1)
 
-    def tag(self, states: torch.Tensor) -> torch.Tensor:
-        # states (n, d) -> logits (n, 3)
-        x = torch.nn.functional.gelu(self.tag_in(self.drop(states)))  # (n, w)
+    def word_vectors(self, bags: Sequence[torch.Tensor]) -> torch.Tensor | None:
+        # bags: per expression, its word_bags row ids -> (m, words), or None for a states-only head
+        if not self.config_words:
+            return None
+        flat, offsets = packed(bags)
+        return self.drop(self.word_table(flat, offsets))
+
+    def tag(self, states: torch.Tensor, input_ids: torch.Tensor | None = None) -> torch.Tensor:
+        # states (n, d), input_ids (n,) (read when the head reads words) -> logits (n, 3)
+        x = self.tag_in(self.drop(states))  # (n, w)
+        if self.config_words:
+            assert input_ids is not None, "this head reads word pieces: pass input_ids"
+            x = x + self.tag_word_in(self.drop(self.tag_word(input_ids % VOCAB)))
+        x = torch.nn.functional.gelu(x)
         y = torch.nn.functional.gelu(self.tag_conv(x.T.unsqueeze(0)))[0].T  # (n, w)
         return self.tag_out(torch.cat([x, y], dim=-1))  # (n, 3)
 
@@ -77,14 +106,20 @@ class OpinionHead(nn.Module):
         r = self.attach_reference(self.drop(reference))  # (m, p)
         return self.attach_mlp(torch.cat([e, r, e * r, features], dim=-1)).squeeze(-1)
 
-    def polarity(self, expression: torch.Tensor, reference: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        # expression (m, 2d); reference (m, d); sentence (m, d) -> logits (m, 3) in HEAD_LABELS order
-        return self.polarity_mlp(torch.cat([expression, reference, sentence], dim=-1))
+    def polarity(self, expression: torch.Tensor, reference: torch.Tensor, sentence: torch.Tensor,
+                 words: torch.Tensor | None = None) -> torch.Tensor:
+        # expression (m, 2d); reference (m, d); sentence (m, d); words (m, w) word_vectors or None
+        # -> logits (m, 3) in HEAD_LABELS order
+        logits = self.polarity_mlp(torch.cat([expression, reference, sentence], dim=-1))
+        return logits if words is None else logits + self.word_polarity(words)
 
-    def aspect(self, context: torch.Tensor, keys: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
+    def aspect(self, context: torch.Tensor, keys: torch.Tensor, terms: torch.Tensor,
+               words: torch.Tensor | None = None) -> torch.Tensor:
         # context (m, 3d) [expression mean, clause mean, sentence mean]; keys (K, d) aspect embeddings;
-        # terms (m, K, A) named term features -> logits (m, 1 + K), column 0 = overall
+        # terms (m, K, A) named term features; words (m, w) or None -> logits (m, 1 + K), column 0 = overall
         q = self.aspect_context(self.drop(context))  # (m, a)
+        if words is not None:
+            q = q + self.word_aspect(words)
         k = self.aspect_key(keys)  # (K, a)
         scale = math.sqrt(q.shape[-1])
         by_meaning = q @ k.T / scale  # (m, K)

@@ -33,6 +33,7 @@ from brandscan.engine.stages.sentiment.features import (
 from brandscan.engine.stages.sentiment.layout import TokenLayout, token_layout
 from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.pooling import STATE_BLOCK, pool
+from brandscan.engine.stages.sentiment.word_bags import word_bags
 from brandscan.engine.text.passages import TokenizedDocument
 from brandscan.engine.text.words import OPINION_STOPWORDS, WORD
 
@@ -113,7 +114,7 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
     """Every (expression, judged reference) of a document, in document order; `states` (n, d) are
     the document pass's final states."""
     with torch.inference_mode(), single_thread():
-        tag_ids = inside_tags(rounded(tag_probabilities(head, states)), config.inside_threshold)  # (n,)
+        tag_ids = inside_tags(rounded(tag_probabilities(head, states, tokens.input_ids)), config.inside_threshold)  # (n,)
         expressions = decode_expressions(tag_ids, layout, tokens.text)
         if not expressions or not references:
             return []
@@ -136,8 +137,13 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
             return []
         ck = torch.tensor([pairs[p][0] for p in chosen_pairs])
         cr = torch.tensor([pairs[p][1] for p in chosen_pairs])
-        probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck]).softmax(-1).numpy()
         used = sorted({int(k) for k in ck})
+        bags = word_bags(tokens.input_ids, layout, [(expressions[k].first, expressions[k].last) for k in used])
+        words = head.word_vectors(bags)  # (len(used), w) or None
+        row = {k: j for j, k in enumerate(used)}
+        pair_words = None if words is None else words[torch.tensor([row[int(k)] for k in ck])]
+        probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck],
+                              pair_words).softmax(-1).numpy()
         by_sentence: dict[int, list[TermHit]] = {}
         for hit in term_hits(tokens, table):
             by_sentence.setdefault(int(layout.sentence[hit.first]), []).append(hit)
@@ -148,7 +154,7 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
 
         lex = torch.from_numpy(np.stack([aspect_features(layout, (expressions[k].first, expressions[k].last), near(k),
                                                          len(table.ids)) for k in used]))
-        aspect_logits = head.aspect(pooled.context[used], table.keys, lex).numpy()
+        aspect_logits = head.aspect(pooled.context[used], table.keys, lex, words).numpy()
     aspect_of = {k: int(ranked(aspect_logits[j])[0]) for j, k in enumerate(used)}
     out = []
     for j, p in enumerate(chosen_pairs):
@@ -159,15 +165,16 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
     return out
 
 
-def tag_probabilities(head: OpinionHead, states: torch.Tensor) -> np.ndarray:
+def tag_probabilities(head: OpinionHead, states: torch.Tensor, input_ids: np.ndarray) -> np.ndarray:
     """(n, 3) O/B/I probabilities of every word piece, STATE_BLOCK positions at a time with the
     convolution's reach of context either side: a long document's states are never copied whole."""
     n = states.shape[0]
     reach = head.tag_conv.kernel_size[0] // 2
+    ids = torch.from_numpy(input_ids.astype(np.int64))
     parts = []
     for at in range(0, n, STATE_BLOCK):
         lo, hi = max(0, at - reach), min(n, at + STATE_BLOCK + reach)
-        logits = head.tag(states[lo:hi].float())  # (hi - lo, 3)
+        logits = head.tag(states[lo:hi].float(), ids[lo:hi])  # (hi - lo, 3)
         parts.append(logits[at - lo:at - lo + min(STATE_BLOCK, n - at)].softmax(-1).numpy())
     return np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.float32)
 
