@@ -114,5 +114,5 @@ def test_linking_reductions_equal_the_whole_rows():
         valid = whole.keys[r] >= 0
         assert keys.dtype == np.int64 and weights.dtype == np.float64
         assert keys.tolist() == whole.keys[r][valid].tolist()
-        np.testing.assert_allclose(weights, mean[r][valid].numpy(), rtol=1e-6)
+        np.testing.assert_allclose(weights, mean[r][valid].numpy(), rtol=1e-3, atol=1e-7)  # kept as float16
     assert 7 not in kept and len(kept) == len(rows)

@@ -79,9 +79,10 @@ class Embeddings(nn.Module):
         self.token_type = nn.Embedding(cfg.type_vocab, cfg.hidden)
         self.norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
 
-    def forward(self, input_ids: Tensor, position_ids: Tensor, chunk: int) -> Tensor:
+    def forward(self, input_ids: Tensor, position_ids: Tensor, chunk: int, dtype: torch.dtype | None = None) -> Tensor:
+        """(B, n, d) in `dtype` (the weights' by default), written a chunk at a time."""
         B, n = input_ids.shape
-        out = self.word.weight.new_empty((B, n, self.word.embedding_dim))  # (B, n, d)
+        out = self.word.weight.new_empty((B, n, self.word.embedding_dim), dtype=dtype)  # (B, n, d)
         type0 = self.token_type.weight[0]  # (d,): documents are one segment
         for c0 in range(0, n, chunk):  # chunked so a 1M-token input holds no extra full-size temporaries
             c1 = min(n, c0 + chunk)
@@ -276,7 +277,7 @@ class Encoder(nn.Module):
         and stores its output in `store_dtype`. The kept layer inputs and the final states are then
         16-bit, and the attention rows recomputed from a kept input (model/rows.py) are the ones the
         layer used. At 1M tokens each (n, d) tensor is 0.8 GB instead of 1.6, and no float32 one is
-        ever whole (issue 16: the whole analysis under 3 GB)."""
+        ever whole, the embeddings' included (issue 16: the whole analysis under 3 GB)."""
         cfg = self.config
         half = check_window(cfg.window if window is None else window)
         keep_from = len(self.layers) - keep_layer_inputs
@@ -288,7 +289,7 @@ class Encoder(nn.Module):
                 "restart positions at each passage"
             )
         key_valid = None if attention_mask is None else attention_mask.bool()
-        x = _stored(self.embeddings(input_ids, position_ids, cfg.query_chunk), store_dtype)  # (B, n, d)
+        x = self.embeddings(input_ids, position_ids, cfg.query_chunk, store_dtype)  # (B, n, d)
         hidden = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
         if not output_attentions and n - 1 <= half:

@@ -20,13 +20,14 @@ from brandscan.engine.text.words import STOPWORDS, word_around
 
 @dataclass(frozen=True, eq=False)
 class MeanRows(Mapping[int, tuple[np.ndarray, np.ndarray]]):
-    """Head-averaged attention rows, stored as (r, K) float32 weights: a RowWeights whose row arrays
+    """Head-averaged attention rows, stored as (r, K) float16 weights: a RowWeights whose row arrays
     are cut out when read. A local row's keys follow from its position (rows.LocalKeys), so only the
-    few global rows store theirs. One weight costs 4 bytes here; as per-row int64 keys and float64
+    few global rows store theirs. One weight costs 2 bytes here; as per-row int64 keys and float64
     weights beside the tensors they came from it cost over 50, and a 1M-token document has about
-    10^8 of them."""
+    10^8 of them (float16 rather than float32: 0.2 GB less there, issue 16's 3 GB; a weight keeps 11
+    significant bits, more than the bfloat16 probabilities it comes from on CPUs with bf16 units)."""
 
-    weight_table: np.ndarray  # (r, K) float32
+    weight_table: np.ndarray  # (r, K) float16
     row_of: dict[int, int]  # query position -> its row
     local_keys: LocalKeys
     global_keys: dict[int, np.ndarray]  # global query position -> its kept keys (K,), -1 where padded
@@ -59,7 +60,7 @@ def mean_rows(chunks: Iterable[RowAttention], n_rows: int, local_keys: LocalKeys
     for chunk in chunks:
         mean = chunk.probs.mean(dim=0)  # (c, K)
         if weights is None:
-            weights = np.empty((n_rows, mean.shape[1]), dtype=np.float32)
+            weights = np.empty((n_rows, mean.shape[1]), dtype=np.float16)
         at = len(positions)
         weights[at:at + len(chunk.rows)] = mean.detach().float().cpu().numpy()
         rows = chunk.rows.tolist()
@@ -67,7 +68,7 @@ def mean_rows(chunks: Iterable[RowAttention], n_rows: int, local_keys: LocalKeys
             global_keys.update(zip(rows, chunk.keys.cpu().numpy().astype(np.int32)))
         positions += rows
     if weights is None:
-        return MeanRows(np.zeros((0, 0), np.float32), {}, local_keys, {})
+        return MeanRows(np.zeros((0, 0), np.float16), {}, local_keys, {})
     return MeanRows(weights[:len(positions)], {p: r for r, p in enumerate(positions)}, local_keys, global_keys)
 
 

@@ -58,7 +58,7 @@ class OpinionHead(nn.Module):
     def __init__(self, config: OpinionHeadConfig) -> None:
         super().__init__()
         d, c = config.hidden, config
-        self.config_words = c.words
+        self.config_words = c.words  # 0: a states-only head (word_vectors gives None)
         self.drop = nn.Dropout(c.dropout)
         self.tag_in = nn.Linear(d, c.tag_width)
         self.tag_conv = nn.Conv1d(c.tag_width, c.tag_width, c.kernel, padding=c.kernel // 2)

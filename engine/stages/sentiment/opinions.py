@@ -138,8 +138,8 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
         ck = torch.tensor([pairs[p][0] for p in chosen_pairs])
         cr = torch.tensor([pairs[p][1] for p in chosen_pairs])
         used = sorted({int(k) for k in ck})
-        bags = word_bags(tokens.input_ids, layout, [(expressions[k].first, expressions[k].last) for k in used])
-        words = head.word_vectors(bags)  # (len(used), w) or None
+        words = head.word_vectors(word_bags(tokens.input_ids, layout, [(expressions[k].first, expressions[k].last)
+                                                                      for k in used])) if head.config_words else None
         row = {k: j for j, k in enumerate(used)}
         pair_words = None if words is None else words[torch.tensor([row[int(k)] for k in ck])]
         probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck],
