@@ -15,8 +15,9 @@ def opinions(
     seed: int = typer.Option(0, "--seed", help="Seed for the held-out split, initialization, dropout and order."),
     epochs: int = typer.Option(12, "--epochs", help="Passes over the documents."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate."),
-    words: int = typer.Option(32, "--words", min=0,
-                              help="Width of the learned word vectors polarity, aspect and tagger read (0: states only)."),
+    words: int | None = typer.Option(None, "--words", min=0,
+                                     help="Width of the learned word vectors polarity, aspect and tagger read "
+                                          "(0: states only; default 32, training/opinion_train.WORDS)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
 ) -> None:
@@ -27,8 +28,9 @@ def opinions(
 
     from brandscan.engine.stages.sentiment.opinion_head import OpinionHeadConfig
     from brandscan.training.opinion_run import run_training
-    from brandscan.training.opinion_train import OpinionTrainConfig
+    from brandscan.training.opinion_train import WORDS, OpinionTrainConfig
 
+    words = WORDS if words is None else words
     if threads is not None:
         torch.set_num_threads(threads)
     args = ["brandscan", "train", "opinions", "--brands", str(brands), "--out", str(out), "--seed", str(seed),
