@@ -89,7 +89,8 @@ def doc_logits(encoder: Encoder, head: AnyHead, item: Prepared, window: int, dev
     queries = [item.queries[i] for i in subset] if subset is not None else list(item.queries)
     rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), device=device)
     att = states.layers[-1].row_attention(states.layer_inputs[-1], rows, gpos, attention_window)
-    feats = build_features(states.last_hidden, att, tokens.passage_of, queries, item.entities, window, item.initial)
+    feats = build_features(states.last_hidden, att, tokens.passage_of, queries, item.entities, window, item.initial,
+                           next(head.parameters()).dtype)
     return head(*feats)
 
 

@@ -109,7 +109,7 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
             top = states.layers[-1].row_attention(states.layer_inputs[-1], rows, globals_t, states.window)
             initial = sentence_initial(tokens, initial_positions(queries, entities.specs))
             qvec, evec, feats, mask, kind = build_features(states.last_hidden, top, tokens.passage_of, queries,
-                                                           entities.specs, states.window, initial)
+                                                           entities.specs, states.window, initial, torch.float32)
         else:
             qvec, evec, feats, mask, kind = _empty_queries(states.last_hidden.shape[1])
     return HeadExamples(source, qvec, evec, feats, mask, kind, torch.tensor(labels, dtype=torch.long),
@@ -125,7 +125,7 @@ def prepared_examples(item: Prepared, encoder: Encoder, window: int, source: str
         gpos = torch.from_numpy(item.global_positions)
         att = states.layers[-1].row_attention(states.layer_inputs[-1], rows, gpos, window)
         qvec, evec, feats, mask, kind = build_features(states.last_hidden, att, tokens.passage_of, item.queries,
-                                                       item.entities, window, item.initial)
+                                                       item.entities, window, item.initial, torch.float32)
     d = qvec.shape[1]
     return HeadExamples(source, qvec, evec, feats, mask, kind, torch.tensor(item.labels, dtype=torch.long),
                         qvec.new_zeros(0, d), qvec.new_zeros(0, 0), qvec.new_zeros(0))

@@ -134,12 +134,14 @@ def build_features(
     entities: Sequence[EntitySpec],
     window: int,
     initial: np.ndarray | None = None,
+    dtype: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2)).
+    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2)),
+    in `dtype` (the head's; None: the states'), whatever dtype the states are stored in.
 
     `initial` (n,) bool marks tokens that open a sentence (sentence_initial()); None: all False.
     One call holds (Q, E, d) tensors: analysis calls chunk_features a chunk of queries at a time."""
-    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial), queries)
+    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial, dtype), queries)
 
 
 def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
