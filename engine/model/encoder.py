@@ -277,7 +277,8 @@ class Encoder(nn.Module):
         and stores its output in `store_dtype`. The kept layer inputs and the final states are then
         16-bit, and the attention rows recomputed from a kept input (model/rows.py) are the ones the
         layer used. At 1M tokens each (n, d) tensor is 0.8 GB instead of 1.6, and no float32 one is
-        ever whole, the embeddings' included (issue 16: the whole analysis under 3 GB)."""
+        ever whole, the embeddings' included (issue 16: the whole analysis of 1M tokens in float32
+        peaked at 2.80-2.94 GiB, from 4.24; bench/README.md)."""
         cfg = self.config
         half = check_window(cfg.window if window is None else window)
         keep_from = len(self.layers) - keep_layer_inputs

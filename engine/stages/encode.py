@@ -106,8 +106,8 @@ def encoder_pass(encoder: Encoder, tokens: TokenizedDocument, positions: np.ndar
     n = tokens.n_tokens
     device = next(encoder.parameters()).device
     # A float32 pass (float32 or int8 weights) stores its states between layers in float16, half the
-    # memory: the whole analysis of 1M tokens then fits in 3 GB (issue 16). Not when training
-    # differentiates through the pass.
+    # memory: the whole analysis of 1M tokens peaked at 2.80-2.94 GiB, from 4.24 (issue 16,
+    # bench/README.md). Not when training differentiates through the pass.
     computes_float32 = encoder.layers[-1].compute_dtype == torch.float32
     store = STORE_DTYPE if computes_float32 and not torch.is_grad_enabled() else None
     mask = torch.zeros(1, n, dtype=torch.bool, device=device)  # (1, n)

@@ -24,7 +24,7 @@ class MeanRows(Mapping[int, tuple[np.ndarray, np.ndarray]]):
     are cut out when read. A local row's keys follow from its position (rows.LocalKeys), so only the
     few global rows store theirs. One weight costs 2 bytes here; as per-row int64 keys and float64
     weights beside the tensors they came from it cost over 50, and a 1M-token document has about
-    10^8 of them (float16 rather than float32: 0.2 GB less there, issue 16's 3 GB; a weight keeps 11
+    10^8 of them (float16 rather than float32: 0.2 GB less live data there, issue 16; a weight keeps 11
     significant bits, more than the bfloat16 probabilities it comes from on CPUs with bf16 units)."""
 
     weight_table: np.ndarray  # (r, K) float16
