@@ -110,6 +110,9 @@ def test_a_noun_phrase_before_a_verb_in_s(linking):
     assert decided(linking, text)["the airline"].brand == "delta"
 
 
+@pytest.mark.xfail(strict=True, reason="issue 14 open: at the operating point where every implicit figure beats the "
+                   "nearest-brand rule (train operating-point: none shift -2.25) the head links this 'it' "
+                   "(p 0.68); a strict xfail, so a model that learns pleonastic 'it' fails this mark")
 def test_pleonastic_it_stays_unlinked(linking):
     text = "Delta Air Lines flew me to Boston. For what it's worth, it was raining when we landed."
     assert decided(linking, text)["it"].brand is None
