@@ -76,6 +76,7 @@ def test_global_rows_over_several_key_blocks_keep_the_strongest_keys_exactly(mon
     from brandscan.engine.model import rows as rows_module
 
     monkeypatch.setattr(rows_module, "KEY_BLOCK", 16)  # 90 keys: six blocks, the last one short
+    monkeypatch.setattr(rows_module, "ROW_CHUNK", 2)  # two chunks of global rows read each block's keys
     window = 10
     layer, reference = random_layer(1, 90)
     globals_ = torch.tensor([0, 40, 77])

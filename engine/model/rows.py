@@ -75,14 +75,17 @@ class LocalKeys:
         return cls(n, window, np.asarray(global_positions, dtype=np.int64), is_global)
 
     def __call__(self, position: int) -> np.ndarray:
-        win, ok = window_keys(torch.tensor([position]), self.window // 2, torch.from_numpy(self.is_global))
-        return np.concatenate([torch.where(ok, win, -1)[0].numpy(), self.global_positions])
+        # window_keys's layout for one row, in numpy: a torch call per row was most of reading a kept row.
+        half = self.window // 2
+        win = np.arange(position - half, position + half + 1)
+        ok = (win >= 0) & (win < self.n) & ~self.is_global[np.clip(win, 0, self.n - 1)]
+        return np.concatenate([np.where(ok, win, -1), self.global_positions])
 
 
 def window_keys(rows: Tensor, half: int, is_global: Tensor) -> tuple[Tensor, Tensor]:
     """(c, w+1) each row's window positions, clamped into the sequence, and which of them are its local
     keys: inside the sequence and not global (global keys are counted once, on the global side).
-    attention_chunks and LocalKeys both lay out local rows with it."""
+    attention_chunks lays out local rows with it; LocalKeys.__call__ is the same for one row, in numpy."""
     n = is_global.shape[0]
     win = rows[:, None] + torch.arange(-half, half + 1, device=rows.device)[None, :]  # (c, w+1)
     win_c = win.clamp(0, n - 1)
@@ -143,44 +146,55 @@ def attention_chunks(
         yield RowAttention(chunk, keys, probs)
     width = window + 1 + g
     step = max(1, min(ROW_CHUNK, GLOBAL_SCORES // (h * KEY_BLOCK)))
-    for lo in range(0, int(global_rows.numel()), step):
-        chunk = global_rows[lo:lo + step]  # (c,)
-        q = layer.query(x[chunk]).view(-1, h, dh) * scale  # (c, h, dh)
-        keys, probs = _global_rows(q, keys_at, n, width)
+    chunks = [global_rows[lo:lo + step] for lo in range(0, int(global_rows.numel()), step)]
+    queries = [layer.query(x[chunk]).view(-1, h, dh) * scale for chunk in chunks]  # (c, h, dh) each
+    for chunk, (keys, probs) in zip(chunks, _global_rows(queries, keys_at, n, width)):
         pad = width - keys.shape[1]
         yield RowAttention(chunk, torch.nn.functional.pad(keys, (0, pad), value=-1),
                            torch.nn.functional.pad(probs, (0, pad)))
 
 
-def _global_rows(q: Tensor, keys_at: Callable[[slice], Tensor], n: int, width: int) -> tuple[Tensor, Tensor]:
+def _global_rows(queries: list[Tensor], keys_at: Callable[[slice], Tensor], n: int,
+                 width: int) -> list[tuple[Tensor, Tensor]]:
     """A global row sees all n keys; it is kept as its `width` keys of most head-averaged attention.
 
     Two passes over the keys, KEY_BLOCK at a time: the softmax's running maximum and sum per head
-    first, then each block's probabilities, merged into the rows' running top keys. Returns the kept
-    keys (c, K) in position order and their probabilities (h, c, K), K = min(width, n)."""
-    h, c = q.shape[1], q.shape[0]
+    first, then each block's probabilities, merged into the rows' running top keys. Each block's keys
+    are projected once per pass for every chunk of rows (`queries`: global rows are at most the global
+    budget, so their kept keys are small). Returns per chunk the kept keys (c, K) in position order and
+    their probabilities (h, c, K), K = min(width, n)."""
     blocks = [slice(s, min(s + KEY_BLOCK, n)) for s in range(0, n, KEY_BLOCK)]
-    top = torch.full((h, c), -math.inf, dtype=q.dtype, device=q.device)
-    total = torch.zeros(h, c, dtype=q.dtype, device=q.device)
-    for block in blocks:
-        scores = torch.einsum("chd,nhd->hcn", q, keys_at(block))  # (h, c, B)
-        new_top = torch.maximum(top, scores.amax(dim=-1))
-        total = total * torch.exp(top - new_top) + torch.exp(scores - new_top[..., None]).sum(dim=-1)
-        top = new_top
-    kept_keys = torch.zeros(c, 0, dtype=torch.long, device=q.device)
-    kept_probs = q.new_zeros(h, c, 0)
-    for block in blocks:
-        scores = torch.einsum("chd,nhd->hcn", q, keys_at(block))  # (h, c, B)
-        probs = torch.exp(scores - top[..., None]) / total[..., None]  # (h, c, B)
-        positions = torch.arange(block.start, block.stop, device=q.device).expand(c, -1)  # (c, B)
-        kept_keys = torch.cat([kept_keys, positions], dim=1)
-        kept_probs = torch.cat([kept_probs, probs], dim=2)
-        if kept_keys.shape[1] > width:
-            best = torch.topk(kept_probs.mean(dim=0), width, dim=-1).indices  # (c, width)
-            kept_keys = kept_keys.gather(1, best)
-            kept_probs = kept_probs.gather(2, best[None].expand(h, -1, -1))
-    order = kept_keys.argsort(dim=-1)
-    return kept_keys.gather(1, order), kept_probs.gather(2, order[None].expand(h, -1, -1))
+    tops = [torch.full((q.shape[1], q.shape[0]), -math.inf, dtype=q.dtype, device=q.device) for q in queries]
+    totals = [torch.zeros(q.shape[1], q.shape[0], dtype=q.dtype, device=q.device) for q in queries]
+    for block in blocks if queries else ():
+        k = keys_at(block)
+        for i, q in enumerate(queries):
+            scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)
+            new_top = torch.maximum(tops[i], scores.amax(dim=-1))
+            totals[i] = totals[i] * torch.exp(tops[i] - new_top) + torch.exp(scores - new_top[..., None]).sum(dim=-1)
+            tops[i] = new_top
+    kept = [(torch.zeros(q.shape[0], 0, dtype=torch.long, device=q.device), q.new_zeros(q.shape[1], q.shape[0], 0))
+            for q in queries]
+    for block in blocks if queries else ():
+        k = keys_at(block)
+        for i, q in enumerate(queries):
+            h, c = q.shape[1], q.shape[0]
+            scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)
+            probs = torch.exp(scores - tops[i][..., None]) / totals[i][..., None]  # (h, c, B)
+            positions = torch.arange(block.start, block.stop, device=q.device).expand(c, -1)  # (c, B)
+            kept_keys = torch.cat([kept[i][0], positions], dim=1)
+            kept_probs = torch.cat([kept[i][1], probs], dim=2)
+            if kept_keys.shape[1] > width:
+                best = torch.topk(kept_probs.mean(dim=0), width, dim=-1).indices  # (c, width)
+                kept_keys = kept_keys.gather(1, best)
+                kept_probs = kept_probs.gather(2, best[None].expand(h, -1, -1))
+            kept[i] = (kept_keys, kept_probs)
+    out = []
+    for kept_keys, kept_probs in kept:
+        order = kept_keys.argsort(dim=-1)
+        h = kept_probs.shape[0]
+        out.append((kept_keys.gather(1, order), kept_probs.gather(2, order[None].expand(h, -1, -1))))
+    return out
 
 
 def _local_chunks(rows: np.ndarray, window: int) -> Iterator[tuple[int, int, bool]]:

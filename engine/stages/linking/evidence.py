@@ -108,24 +108,34 @@ _WORDISH = re.compile(r"\w")
 
 @dataclass(eq=False)
 class EvidenceWords:
-    """The word a key position stands for as evidence, or None (a special token, punctuation, a
-    stopword), remembered for one document: neighbouring rows share most of their keys, and growing a
-    piece to its word in Python was most of the evidence cost on long documents."""
+    """The word each key position stands for as evidence (its character span), or none (a special token,
+    punctuation, a stopword), remembered for one document in two arrays: neighbouring rows share most
+    of their keys, so a position is grown to its word in Python once, and each row reads its keys'
+    words as a vector (a Python call per key was most of the evidence cost on long documents)."""
 
     tokens: TokenizedDocument
-    seen: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+    start: np.ndarray = field(init=False)  # (n,) word start; NO_WORD for none, UNREAD before first asked
+    end: np.ndarray = field(init=False)  # (n,) word end
 
-    def __call__(self, position: int) -> tuple[int, int] | None:
-        if position in self.seen:
-            return self.seen[position]
-        word: tuple[int, int] | None = None
-        if not self.tokens.is_special[position]:
-            text = self.tokens.text
-            start, end = word_around(text, int(self.tokens.offsets[position, 0]), int(self.tokens.offsets[position, 1]))
-            if _WORDISH.search(text[start:end]) and text[start:end].lower() not in STOPWORDS:
-                word = (start, end)
-        self.seen[position] = word
-        return word
+    NO_WORD = -1
+    UNREAD = -2
+
+    def __post_init__(self) -> None:
+        n = len(self.tokens.is_special)
+        self.start = np.full(n, self.UNREAD, dtype=np.int64)
+        self.end = np.zeros(n, dtype=np.int64)
+
+    def spans(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of the words at `positions`; a start of NO_WORD where there is none."""
+        text, offsets = self.tokens.text, self.tokens.offsets
+        for position in np.unique(positions[self.start[positions] == self.UNREAD]).tolist():
+            start, end = self.NO_WORD, 0
+            if not self.tokens.is_special[position]:
+                start, end = word_around(text, int(offsets[position, 0]), int(offsets[position, 1]))
+                if not _WORDISH.search(text[start:end]) or text[start:end].lower() in STOPWORDS:
+                    start, end = self.NO_WORD, 0
+            self.start[position], self.end[position] = start, end
+        return self.start[positions], self.end[positions]
 
 
 def evidence_spans(
@@ -140,46 +150,40 @@ def evidence_spans(
     """
     text = tokens.text
     words_of = words_of or EvidenceWords(tokens)
-    size = len(weights) if isinstance(weights, dict) else len(weights[0])
-    # Only the heaviest keys can make the top words; a row has w + g keys, and growing every one
-    # of them to its word in Python cost more than the rest of linking on long documents. When
-    # those are all special tokens, stopwords or the candidate itself, four times as many are read, then
-    # every key.
-    # Each round reads on from where the last stopped: the heaviest k keys are a prefix of the heaviest
-    # 4k (_heaviest orders them heaviest first, ties to the lower position).
-    words: dict[tuple[int, int], float] = {}
+    keys, values = _heaviest(weights)
+    # Only the heaviest keys can make the top words: the heaviest 8 x top are read first; when they
+    # hold fewer than `top` words (all special tokens, stopwords or the candidate itself), four times as
+    # many, then every key. A word's weight sums its pieces' among the keys read.
+    starts, ends = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     read = 0
-    for k in (max(64, 8 * top), max(256, 32 * top), size):
-        for position, weight in _heaviest(weights, k)[read:]:
-            found = words_of(position)
-            if found is None or (found[0] < exclude[1] and exclude[0] < found[1]):
-                continue
-            words[found] = words.get(found, 0.0) + weight
-        read = k
-        if len(words) >= top or k >= size:
+    for k in (max(64, 8 * top), max(256, 32 * top), len(keys)):
+        s, e = words_of.spans(keys[read:k])
+        starts, ends = np.concatenate([starts, s]), np.concatenate([ends, e])
+        read = min(k, len(keys))
+        keep = (starts != EvidenceWords.NO_WORD) & ~((starts < exclude[1]) & (exclude[0] < ends))
+        if len(np.unique(starts[keep])) >= top or read >= len(keys):
             break
+    word_ids = starts[keep] * (len(text) + 1) + ends[keep]
+    found, first, inverse = np.unique(word_ids, return_index=True, return_inverse=True)
+    # Summed in key order, heaviest first, as the pieces were read.
+    sums = np.bincount(inverse, weights=values[:read][keep], minlength=len(found))
+    word_starts, word_ends = starts[keep][first], ends[keep][first]
     # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
-    best = sorted(words.items(), key=lambda kv: (-round(kv[1], WEIGHT_DECIMALS), kv[0]))[:top]
-    total = sum(w for _, w in best)
+    best = np.lexsort((word_ends, word_starts, -rounded(sums, WEIGHT_DECIMALS)))[:top]
+    total = float(sums[best].sum())
     if total <= 0:
         return ()
-    return tuple(
-        WeightedSpan(s, e, text[s:e], w / total) for (s, e), w in sorted(best, key=lambda kv: kv[0])
-    )
+    best = best[np.argsort(word_starts[best], kind="stable")]
+    return tuple(WeightedSpan(s, e, text[s:e], w / total)
+                 for s, e, w in zip(word_starts[best].tolist(), word_ends[best].tolist(), sums[best].tolist()))
 
-
-def _heaviest(weights: dict[int, float] | tuple[np.ndarray, np.ndarray], k: int) -> list[tuple[int, float]]:
-    """The k heaviest (position, weight) pairs, heaviest first, ties to the lower position."""
+def _heaviest(weights: dict[int, float] | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, rounded weights), heaviest first, ties to the lower position."""
     if isinstance(weights, dict):
         keys = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
         values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
     else:
         keys, values = weights
     values = rounded(values, WEIGHT_DECIMALS)
-    # A rollout row holds over a thousand keys: partition in numpy rather than sort in Python.
-    best = np.arange(len(values))
-    if len(values) > k:
-        cut = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest weight
-        best = np.flatnonzero(values >= cut)
-    best = best[np.lexsort((keys[best], -values[best]))][:k]
-    return list(zip(keys[best].tolist(), values[best].tolist()))
+    order = np.lexsort((keys, -values))
+    return keys[order], values[order]
