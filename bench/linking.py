@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs per row")
+    parser.add_argument("--dtype", default="float32", help="encoder dtype: float32, bfloat16, int8, auto")
     args = parser.parse_args()
 
     import torch
@@ -59,7 +60,9 @@ def main() -> None:
     from brandscan.engine.text.passages import load_tokenizer, tokenize_document
 
     catalog = load_catalog(FIXTURES / "catalog.yaml")
-    loaded, encoder, linker = load_linking(None, "cpu")
+    from brandscan.engine.config import check_dtype
+
+    loaded, encoder, linker = load_linking(None, "cpu", check_dtype(args.dtype, "--dtype"))
     if args.threads:  # after loading: load_model sets torch's threads to all cores
         torch.set_num_threads(args.threads)
     tokenizer = load_tokenizer(loaded.tokenizer_file)
@@ -86,7 +89,7 @@ def main() -> None:
 
     print(f"document: {tokens.n_tokens} tokens, {len(tokens.passages)} passages, {len(explicit)} explicit "
           f"mentions, {len(candidates)} candidates, {len(positions)} global tokens; "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}; dtype {loaded.dtype_name}")
     print(f"{'step':<36} {'seconds':>9} {'% of encoder':>13}")
     for name, seconds, _ in rows:
         print(f"{name:<36} {seconds:>9.2f} {100 * seconds / encode_s:>12.1f}%")
