@@ -163,10 +163,12 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[slice], Tensor], n: i
     are projected once per pass for every chunk of rows (`queries`: global rows are at most the global
     budget, so their kept keys are small). Returns per chunk the kept keys (c, K) in position order and
     their probabilities (h, c, K), K = min(width, n)."""
+    if not queries:
+        return []
     blocks = [slice(s, min(s + KEY_BLOCK, n)) for s in range(0, n, KEY_BLOCK)]
     tops = [torch.full((q.shape[1], q.shape[0]), -math.inf, dtype=q.dtype, device=q.device) for q in queries]
     totals = [torch.zeros(q.shape[1], q.shape[0], dtype=q.dtype, device=q.device) for q in queries]
-    for block in blocks if queries else ():
+    for block in blocks:
         k = keys_at(block)
         for i, q in enumerate(queries):
             scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)
@@ -175,7 +177,7 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[slice], Tensor], n: i
             tops[i] = new_top
     kept = [(torch.zeros(q.shape[0], 0, dtype=torch.long, device=q.device), q.new_zeros(q.shape[1], q.shape[0], 0))
             for q in queries]
-    for block in blocks if queries else ():
+    for block in blocks:
         k = keys_at(block)
         for i, q in enumerate(queries):
             h, c = q.shape[1], q.shape[0]

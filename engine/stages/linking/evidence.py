@@ -164,9 +164,9 @@ def evidence_spans(
         if len(np.unique(starts[keep])) >= top or read >= len(keys):
             break
     word_ids = starts[keep] * (len(text) + 1) + ends[keep]
-    found, first, inverse = np.unique(word_ids, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(word_ids, return_index=True, return_inverse=True)
     # Summed in key order, heaviest first, as the pieces were read.
-    sums = np.bincount(inverse, weights=values[:read][keep], minlength=len(found))
+    sums = np.bincount(inverse, weights=values[:read][keep], minlength=len(first))
     word_starts, word_ends = starts[keep][first], ends[keep][first]
     # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
     best = np.lexsort((word_ends, word_starts, -rounded(sums, WEIGHT_DECIMALS)))[:top]
@@ -176,6 +176,7 @@ def evidence_spans(
     best = best[np.argsort(word_starts[best], kind="stable")]
     return tuple(WeightedSpan(s, e, text[s:e], w / total)
                  for s, e, w in zip(word_starts[best].tolist(), word_ends[best].tolist(), sums[best].tolist()))
+
 
 def _heaviest(weights: dict[int, float] | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(positions, rounded weights), heaviest first, ties to the lower position."""
