@@ -236,7 +236,8 @@ def _decode(data: bytes, key: str, document: Document) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CachedReport:
-    """A report served from the cache, kept in its JSON form (`report.to_dict`).
+    """A report kept in its JSON form (`report.to_dict`): one served from the cache, or a fresh one once
+    the CLI's batch has built that form (cli/batch.py: built once, read by the writer and the roll-up).
 
     Rebuilding a long document's thousand nested dataclasses only to serialize them again costs more
     than reading the entry (about 60 ms against 3 ms for a 5k-token report), and a warm rerun must
