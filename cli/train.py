@@ -6,7 +6,8 @@ import importlib
 import typer
 
 # Trainer modules, each exposing `register(group: typer.Typer) -> None`.
-SUBMODULES = ["train_linking", "train_linking_head", "train_operating_point", "train_sentiment"]
+SUBMODULES = ["train_linking", "train_linking_head", "train_operating_point", "train_sense_context",
+              "train_sentiment"]
 
 
 def register(app: typer.Typer) -> None:

@@ -23,12 +23,7 @@ from torch import Tensor
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.model.encoder import Encoder
 from brandscan.engine.stages.encode import FrontHalf, encoder_pass, front_half
-from brandscan.engine.stages.linking.decide import (
-    Entities,
-    anchors_by_brand,
-    link_queries,
-    sense_inputs,
-)
+from brandscan.engine.stages.linking.decide import Entities, anchors_by_brand, link_queries
 from brandscan.engine.stages.linking.features import build_features
 from brandscan.engine.stages.linking.head import (
     AnyHead,
@@ -38,6 +33,7 @@ from brandscan.engine.stages.linking.head import (
     initial_positions,
     sentence_initial,
 )
+from brandscan.engine.stages.linking.sense import sense_inputs
 from brandscan.engine.stages.mentions import brand_lexicon
 from brandscan.evaluation.brand_marks import BrandDoc
 from brandscan.evaluation.linking_items import Prepared

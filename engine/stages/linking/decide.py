@@ -1,7 +1,8 @@
 """Mention -> brand decisions for one document, with their evidence. Every decision is learned.
 
 1. Sense: each ambiguous name ("Apple", "Amazon") is the brand or not, by the head's sense module over
-   the name's contextual vector (head.SENSE_FEATURES); names kept as the brand become anchors.
+   the name's contextual vector (head.SENSE_FEATURES) plus a learned prior from the words around it
+   (sense.py, sense_context.py); names kept as the brand become anchors.
 2. Ranking: every other candidate (pronoun, first person, noun phrase) is ranked by the head against
    the brands present (the nearest MAX_ENTITIES by anchor distance) and "no brand".
 3. Attribution: each decision's anchors and evidence words come from the candidate's attention row.
@@ -38,12 +39,10 @@ from brandscan.engine.stages.linking.features import (
     chunk_features,
     entity_slots,
     feature_context,
-    span_means,
 )
 from brandscan.engine.stages.linking.head import (
     NO_SPEAKER,
     OTHER_SPEAKER,
-    SENSE_FEATURES,
     AnyHead,
     EntitySpec,
     QuerySpec,
@@ -51,9 +50,10 @@ from brandscan.engine.stages.linking.head import (
     load_head,
     sentence_initial,
 )
+from brandscan.engine.stages.linking.sense import sense_logits
+from brandscan.engine.stages.linking.sense_context import SENSE_CONTEXT_FILE, SenseContext, load_sense_context
 from brandscan.engine.stages.mentions import ExplicitMention
 from brandscan.engine.text.passages import TokenizedDocument
-from brandscan.engine.text.words import name_context, opens_sentence
 
 MAX_ENTITIES = 16  # brands a query is ranked against: the nearest by anchor distance
 QUERY_CHUNK = 256  # queries whose pair inputs (QUERY_CHUNK, E, 3d) are built at once
@@ -79,11 +79,12 @@ class LinkingOptions:
 class Linker:
     head: AnyHead
     directory: Path | None = None
+    sense_context: SenseContext | None = None  # the words around an ambiguous name (sense_context.py)
 
     @classmethod
     def load(cls, heads_dir: str | Path) -> Linker:
         directory = Path(heads_dir) / "linking" if (Path(heads_dir) / "linking").is_dir() else Path(heads_dir)
-        return cls(load_head(directory / HEAD_FILE), directory)
+        return cls(load_head(directory / HEAD_FILE), directory, load_sense_context(directory / SENSE_CONTEXT_FILE))
 
     @property
     def adapter_path(self) -> Path | None:
@@ -130,16 +131,12 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     if states is None:  # an empty document: nothing to decide
         return LinkResult(())
     tokens = state.tokens
-    aliases = [c for c in state.candidates if c.kind == "alias"]
     head_dtype = next(linker.head.parameters()).dtype
-    with torch.inference_mode(), single_thread():
-        vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, linker.head.config.sense_context)
-        p_brand = rounded(torch.sigmoid(linker.head.sense_logits(vec.to(head_dtype), feats.to(head_dtype)))
-                          .float().cpu().numpy()) if aliases else np.zeros(0)
+    aliases, spans, logits = sense_logits(state, linker)
+    p_brand = rounded(torch.sigmoid(logits).numpy())
     keep = [bool(p >= SENSE_THRESHOLD) for p in p_brand]
     entities = Entities.of(tokens, anchors_by_brand(state.explicit, aliases, keep))
     queries, query_candidates = link_queries(tokens, state.candidates, entities, catalog)
-    spans = [tokens.token_span(c.start, c.end) for c in aliases]
     device = states.last_hidden.device
     globals_t = torch.as_tensor(state.encoded.global_positions, dtype=torch.long, device=device)
     last = states.layers[-1].attention_of(states.layer_inputs[-1])
@@ -177,43 +174,6 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     out.sort(key=lambda m: (m.start, m.end))
     rejected = tuple((c.start, c.end) for c, keep_it in zip(aliases, keep) if not keep_it)
     return LinkResult(tuple(out), rejected)
-
-
-def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequence[ExplicitMention],
-                 aliases: Sequence[Candidate], context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sense module's inputs for each ambiguous name: (mean state (S, d), or with `context` > 0
-    that and the mean over the name and `context` tokens either side (S, 2d); SENSE_FEATURES (S, k)),
-    float32 whatever the states' dtype: the module was trained on float32 means, and bfloat16 sums and
-    counts lose that precision."""
-    text = tokens.text
-    spans = [tokens.token_span(c.start, c.end) for c in aliases]
-    passage_of = tokens.passage_of
-    named: dict[str, int] = {}
-    named_in: dict[tuple[str, int], int] = {}
-    brands_in: dict[int, set[str]] = {}
-    for m in explicit:
-        if m.ambiguous:
-            continue
-        passage = int(passage_of[tokens.token_span(m.start, m.end)[0]])
-        named[m.brand] = named.get(m.brand, 0) + 1
-        named_in[(m.brand, passage)] = named_in.get((m.brand, passage), 0) + 1
-        brands_in.setdefault(passage, set()).add(m.brand)
-    feats = np.zeros((len(aliases), len(SENSE_FEATURES)), dtype=np.float32)
-    for i, (c, (s, _)) in enumerate(zip(aliases, spans)):
-        brand, passage = c.brands[0], int(passage_of[s])
-        feats[i] = (c.text[:1].isupper(), len(c.text) > 1 and c.text.isupper(), opens_sentence(text, c.start),
-                    np.log1p(named.get(brand, 0)), np.log1p(named_in.get((brand, passage), 0)),
-                    np.log1p(len(brands_in.get(passage, set()) - {brand})), *name_context(text, c.start, c.end))
-    width = hidden.shape[1] * (2 if context else 1)
-    if not spans:
-        return (hidden.new_zeros(0, width, dtype=torch.float32),
-                hidden.new_zeros(0, len(SENSE_FEATURES), dtype=torch.float32))
-    vec = span_means(hidden, spans, torch.float32)  # (S, d)
-    if context:
-        n = hidden.shape[0]
-        around = [(max(0, s - context), min(n, e + context)) for s, e in spans]
-        vec = torch.cat([vec, span_means(hidden, around, torch.float32)], dim=-1)  # (S, 2d)
-    return vec, torch.from_numpy(feats).to(device=hidden.device)
 
 
 def anchors_by_brand(explicit: Sequence[ExplicitMention], aliases: Sequence[Candidate],
