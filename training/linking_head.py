@@ -22,6 +22,7 @@ from torch import Tensor
 
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.model.encoder import Encoder
+from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import FrontHalf, encoder_pass, front_half
 from brandscan.engine.stages.linking.decide import Entities, anchors_by_brand, link_queries
 from brandscan.engine.stages.linking.features import build_features
@@ -69,6 +70,17 @@ def _best_gold(span: tuple[int, int], gold: Sequence[tuple[int, int, str | None]
     return best if best is not None and _overlap(span, (best[0], best[1])) else None
 
 
+def sense_gold(doc: BrandDoc) -> list[tuple[int, int, str | None]]:
+    """The marks an ambiguous name's sense is read from: explicit brand marks and `[[x|-]]` marks."""
+    return [(g.start, g.end, g.brand) for g in doc.gold if g.kind in ("explicit", "non_brand")]
+
+
+def sense_label(c: Candidate, gold: Sequence[tuple[int, int, str | None]]) -> int:
+    """1 where the mark overlapping the name most is its own brand, 0 another sense, -1 unmarked."""
+    g = _best_gold((c.start, c.end), gold)
+    return -1 if g is None else int(g[2] is not None and g[2] == c.brands[0])
+
+
 def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder, window: int,  # type: ignore[no-untyped-def]
                    budget: int, source: str = "brands") -> HeadExamples | None:
     """The head inputs of one annotated brand document, through the analysis front half."""
@@ -79,11 +91,8 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
         return None
     tokens = state.tokens
     aliases = [c for c in state.candidates if c.kind == "alias"]
-    explicit_gold = [(g.start, g.end, g.brand) for g in doc.gold if g.kind in ("explicit", "non_brand")]
-    sense = []
-    for c in aliases:
-        g = _best_gold((c.start, c.end), explicit_gold)
-        sense.append(-1 if g is None else int(g[2] is not None and g[2] == c.brands[0]))
+    explicit_gold = sense_gold(doc)
+    sense = [sense_label(c, explicit_gold) for c in aliases]
     implicit_gold = [(g.start, g.end, g.brand) for g in doc.gold if g.implicit]
     entities = Entities.of(tokens, anchors_by_brand(state.explicit, aliases, [s == 1 for s in sense]))
     queries, candidates = link_queries(tokens, state.candidates, entities, catalog)

@@ -23,6 +23,7 @@ from brandscan.engine.stages.linking.sense_context import SenseContext, context_
 from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
 from brandscan.engine.text.passages import tokenize_document
 from brandscan.evaluation.brand_marks import BrandDoc
+from brandscan.training.linking_head import sense_gold, sense_label
 
 EPOCHS = 3
 LR = 0.05
@@ -38,20 +39,13 @@ class SenseItems:
     labels: list[float] = field(default_factory=list)
 
     def add(self, doc: BrandDoc, input_ids: np.ndarray, span: tuple[int, int], c: Candidate) -> bool:
-        label = gold_sense(doc, c)
-        if label is None:
+        """Keep the name where the gold marks its sense (the linking head's labels: training/linking_head.py)."""
+        label = sense_label(c, sense_gold(doc))
+        if label < 0:
             return False
         self.rows.append(context_rows(input_ids, *span))
-        self.labels.append(label)
+        self.labels.append(float(label))
         return True
-
-
-def gold_sense(doc: BrandDoc, c: Candidate) -> float | None:
-    """1.0 where the name overlaps an explicit brand mark, 0.0 a non-brand mark, None unmarked."""
-    for g in doc.gold:
-        if g.kind in ("explicit", "non_brand") and g.start < c.end and c.start < g.end:
-            return 1.0 if g.brand else 0.0
-    return None
 
 
 def training_items(docs: Sequence[BrandDoc], catalog: Catalog, tokenizer,  # type: ignore[no-untyped-def]
