@@ -37,16 +37,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--dtype", default="auto", choices=DTYPES)
-    parser.add_argument("--heap", choices=("cli", "glibc"), default="cli",
-                        help="cli: the allocator setting `brandscan` runs with (cli/heap.py); glibc: its default")
     args = parser.parse_args()
 
     import resource
-
-    if args.heap == "cli":
-        from brandscan.cli.heap import return_large_blocks
-
-        return_large_blocks()
 
     analyzer = Analyzer(load_catalog(EXAMPLES / "brands.yaml"), AnalyzerConfig(threads=args.threads, dtype=args.dtype))
     analyzer.analyze_text("Norvik Outdoor makes a jacket. It is warm.")  # load the model and heads

@@ -61,9 +61,6 @@ for _name in COMMAND_MODULES:
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and their exit code."""
-    from brandscan.cli.heap import return_large_blocks
-
-    return_large_blocks()
     try:
         app()
     except BrandscanError as error:
