@@ -33,6 +33,8 @@ def sense_context(
     import json
     import sys
 
+    import numpy as np
+
     from brandscan.engine.config import check_dtype
     from brandscan.engine.errors import ConfigError
     from brandscan.engine.stages.encode import FrontHalf, front_half
@@ -84,9 +86,7 @@ def sense_context(
                 head_logits.append(logit)
     if not held.labels or len(set(held.labels)) < 2:
         raise ConfigError(f"--brands {brands}: the held-out documents need brand and other uses of ambiguous names")
-    import numpy as np
-
-    figures = choose(prior, np.asarray(head_logits), held)
+    figures: dict[str, object] = {**choose(prior, np.asarray(head_logits), held)}
     figures.update(training_names=len(items.labels), training_documents=len(fit_docs), more=[str(m) for m in more],
                    held_out_documents=len(held_docs), seed=seed, catalog=catalog, dtype=dtype)
     directory = out or loaded.heads_dir / LINKING_DIR
