@@ -7,10 +7,9 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from brandscan.engine.catalog import load_catalog
-from brandscan.engine.catalog.minimal import minimal_catalog
 from brandscan.engine.stages.sentiment.opinion_head import save_opinion_head
 from brandscan.evaluation.brand_marks import read_brand_docs
+from brandscan.evaluation.brand_runs import brand_catalog
 from brandscan.training.brand_training import refuse_dev
 from brandscan.training.opinion_train import (
     OpinionTrainConfig,
@@ -41,7 +40,7 @@ def run_training(brands: Path, out: Path, config: OpinionTrainConfig, *, mams: P
     loaded = load_model(model, dtype="float32")
     encoder = load_stages(loaded).encoder  # the analyzer's document encoder (linking adapter merged)
     # The minimal catalogue, as `eval brands --catalog minimal` reads the corpus: names and aspects.
-    catalog = minimal_catalog(load_catalog(brands / "catalog.yaml"))
+    catalog = brand_catalog(brands, "minimal")
     tokenizer = load_tokenizer(loaded.tokenizer_file)
     window = loaded.config.window
     table = aspect_table(catalog, encoder, tokenizer, window)
