@@ -50,8 +50,9 @@ def sense_context(
     from brandscan.training.held_out import split_by_name
     from brandscan.training.sense_context import SenseItems, choose, fit, training_items
 
-    for folder in (brands, *more):
-        refuse_dev(folder)
+    refuse_dev(brands)
+    for folder in more:
+        refuse_dev(folder, "--more")
     if catalog not in CATALOG_MODES:
         raise ConfigError(f"--catalog {catalog!r}: expected one of: {', '.join(CATALOG_MODES)}")
 

@@ -70,3 +70,15 @@ def test_train_sense_context_writes_a_prior_the_engine_loads(tmp_path: Path):
     prior = load_sense_context(out / SENSE_CONTEXT_FILE)
     assert prior is not None and float(prior.weight) == figures["weight"] and float(prior.offset) == figures["offset"]
     assert json.loads((out / "figures.json").read_text())["sense_context"]["weight"] == figures["weight"]
+
+
+def test_dev_is_refused_as_more_training_data():
+    import subprocess
+    import sys
+
+    done = subprocess.run([str(Path(sys.executable).with_name("brandscan")), "train", "sense-context", "--brands",
+                           "corpus/brands/train", "--more", "corpus/brands/dev"],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 2
+    assert done.stderr == ("brandscan: error: --more corpus/brands/dev: corpus dev never trains anything "
+                           "(give a train folder, e.g. corpus/brands/train)\n")

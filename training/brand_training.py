@@ -20,10 +20,11 @@ from brandscan.training.brand_forms import AugmentShares, epoch_forms
 DEV = "dev"  # the corpus split that only ever scores
 
 
-def refuse_dev(folder: Path) -> None:
-    """A brand folder whose last part is `dev` is held out for figures: training on it is an error."""
+def refuse_dev(folder: Path, option: str = "--brands") -> None:
+    """A brand folder whose last part is `dev` is held out for figures: training on it is an error
+    (named by the `option` that gave it)."""
     if folder.name == DEV or folder.resolve().name == DEV:
-        raise BrandscanError(f"--brands {folder}: corpus dev never trains anything "
+        raise BrandscanError(f"{option} {folder}: corpus dev never trains anything "
                              "(give a train folder, e.g. corpus/brands/train)")
 
 
