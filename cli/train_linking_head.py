@@ -133,6 +133,7 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     import random
     import time
 
+    from brandscan.engine.stages.linking.profiles import BrandProfiles
     from brandscan.evaluation.datasets.brands import read_brand_corpus
     from brandscan.evaluation.datasets.gap import gap_to_link, read_gap
     from brandscan.evaluation.linking_runs import prepare_all
@@ -148,9 +149,11 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     started = time.perf_counter()
     train_examples, held_examples, sources = [], [], {}
 
+    profiles = BrandProfiles(encoder, tokenizer)
+
     def encoded(doc, catalog):  # type: ignore[no-untyped-def]
-        return without_anchor_vectors(cache.get(form_key(doc, catalog),
-                                                lambda: brand_examples(doc, catalog, tokenizer, encoder, window, budget)))
+        return without_anchor_vectors(cache.get(form_key(doc, catalog), lambda: brand_examples(
+            doc, catalog, tokenizer, encoder, window, budget, profiles=profiles)))
 
     for folder in brands:
         docs, catalog = read_brand_corpus(folder)

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from brandscan.engine.catalog import load_catalog, parse_catalog
 
@@ -110,9 +111,6 @@ def test_a_noun_phrase_before_a_verb_in_s(linking):
     assert decided(linking, text)["the airline"].brand == "delta"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 open: at the operating point where every implicit figure beats the "
-                   "nearest-brand rule (train operating-point: none shift -2.25) the head links this 'it' "
-                   "(p 0.68); a strict xfail, so a model that learns pleonastic 'it' fails this mark")
 def test_pleonastic_it_stays_unlinked(linking):
     text = "Delta Air Lines flew me to Boston. For what it's worth, it was raining when we landed."
     assert decided(linking, text)["it"].brand is None
@@ -225,3 +223,50 @@ def test_training_examples_let_go_of_the_anchor_vectors_the_head_never_reads():
     with torch.no_grad():
         assert torch.equal(head(full.qvec, full.evec, full.feats, full.mask, full.kind),
                            head(lean.qvec, lean.evec, lean.feats, lean.mask, lean.kind))
+
+
+# Two brands of unrelated trades: a noun phrase naming one trade must sit nearer that brand's profile.
+TRADES = parse_catalog("""
+brands:
+  - {id: linden, name: Linden Dairy, category: dairy}
+  - {id: kestrel, name: Kestrel Bank, category: bank}
+  - {id: mayfly, name: Mayfly Scooters, category: e-scooter hire}
+""", "trades.yaml")
+
+
+def test_a_brand_profile_is_its_name_and_category_read_by_the_linking_encoder(linking):
+    from brandscan.engine.stages.encode import embed_texts
+    from brandscan.engine.stages.linking.profiles import BrandProfiles, profile_text
+
+    encoder, _, tokenizer = linking
+    linden, kestrel, mayfly = TRADES.brands
+    assert profile_text(linden) == "Linden Dairy: dairy"
+    profiles = BrandProfiles(encoder, tokenizer)
+    both = profiles.vectors([kestrel, linden])
+    # A vector never depends on which other brands were asked for, nor on their order.
+    alone = BrandProfiles(encoder, tokenizer).vectors([linden])
+    assert torch.equal(both[1], alone[0])
+    # What the profile cosine tells the head: a phrase naming a trade is nearest that trade's brand, mostly
+    # ("skyr" is rare enough that this encoder places it wrong; the head weighs the cosine, never obeys it).
+    phrases = {"the skyr maker": 0, "the yoghurt maker": 0, "the milk producer": 0, "the lender": 1,
+               "the mortgage provider": 1, "the savings bank": 1, "the scooter company": 2,
+               "the e-scooter operator": 2, "the ride-hire app": 2}
+    vectors = torch.nn.functional.normalize(embed_texts(list(phrases), encoder, tokenizer, 256), dim=-1)
+    nearest = (vectors @ profiles.vectors([linden, kestrel, mayfly]).T).argmax(dim=1).tolist()
+    assert sum(got == want for got, want in zip(nearest, phrases.values())) >= 7
+
+
+def test_a_noun_phrase_naming_a_trade_links_past_more_recent_brands(linking):
+    import dataclasses
+
+    text = ("Linden Dairy opened a new yoghurt plant near Exeter this spring, with forty jobs.\n\n"
+            "The money came from Kestrel Bank, which has lent to farms in the county for decades.\n\n"
+            "Commuters in the city centre, meanwhile, now see Mayfly Scooters parked on every corner.\n\n"
+            "The milk producer says the plant will take milk from sixty farms by the autumn.")
+    encoder, linker, tokenizer = linking
+    got = {m.text: m for m in run(linking, text, catalog=TRADES)}["The milk producer"]
+    assert got.brand == "linden"
+    # The profile cosine is what makes the head sure: without profiles the same head is less so.
+    blind = dataclasses.replace(linker, profiles=None)
+    without = {m.text: m for m in run((encoder, blind, tokenizer), text, catalog=TRADES)}["The milk producer"]
+    assert got.probability > without.probability

@@ -24,7 +24,7 @@ from brandscan.engine.catalog import Catalog
 from brandscan.engine.model.encoder import Encoder
 from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import FrontHalf, encoder_pass, front_half
-from brandscan.engine.stages.linking.decide import Entities, anchors_by_brand, link_queries
+from brandscan.engine.stages.linking.decide import Entities, anchors_by_brand, brand_profiles, link_queries
 from brandscan.engine.stages.linking.features import build_features
 from brandscan.engine.stages.linking.head import (
     AnyHead,
@@ -34,6 +34,7 @@ from brandscan.engine.stages.linking.head import (
     initial_positions,
     sentence_initial,
 )
+from brandscan.engine.stages.linking.profiles import BrandProfiles
 from brandscan.engine.stages.linking.sense import sense_inputs
 from brandscan.engine.stages.mentions import brand_lexicon
 from brandscan.evaluation.brand_marks import BrandDoc
@@ -82,8 +83,9 @@ def sense_label(c: Candidate, gold: Sequence[tuple[int, int, str | None]]) -> in
 
 
 def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder, window: int,  # type: ignore[no-untyped-def]
-                   budget: int, source: str = "brands") -> HeadExamples | None:
-    """The head inputs of one annotated brand document, through the analysis front half."""
+                   budget: int, source: str = "brands", profiles: BrandProfiles | None = None) -> HeadExamples | None:
+    """The head inputs of one annotated brand document, through the analysis front half; `profiles`
+    (read through `encoder`) gives the profile_cosine feature, as the Linker's does in analysis."""
     setup = FrontHalf(catalog, brand_lexicon(catalog), tokenizer, author=doc.author)
     state = front_half(doc.text, setup, encoder, window=window, budget=budget)
     states = state.encoded.states
@@ -113,8 +115,10 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
             globals_t = torch.as_tensor(state.encoded.global_positions, dtype=torch.long)
             top = states.layers[-1].row_attention(states.layer_inputs[-1], rows, globals_t, states.window)
             initial = sentence_initial(tokens, initial_positions(queries, entities.specs))
+            vectors = brand_profiles(profiles, catalog, entities)
             qvec, evec, feats, mask, kind = build_features(states.last_hidden, top, tokens.passage_of, queries,
-                                                           entities.specs, states.window, initial, torch.float32)
+                                                           entities.specs, states.window, initial, torch.float32,
+                                                           vectors)
         else:
             qvec, evec, feats, mask, kind = _empty_queries(states.last_hidden.shape[1])
     return HeadExamples(source, qvec, evec, feats, mask, kind, torch.tensor(labels, dtype=torch.long),

@@ -119,6 +119,20 @@ def encoder_pass(encoder: Encoder, tokens: TokenizedDocument, positions: np.ndar
     return EncodedStates(out.last_hidden[0], tuple(x[0] for x in out.layer_inputs), layers, window)
 
 
+def embed_texts(texts: Sequence[str], encoder: Encoder, tokenizer: object, window: int) -> torch.Tensor:
+    """(len(texts), d) float32: the mean final state of each text's word pieces, one short pass each, so
+    a text's vector never depends on which other texts were asked for (catalogue aspects, brand profiles)."""
+    rows = []
+    with torch.inference_mode():
+        for text in texts:
+            tokens = tokenize_document(text, tokenizer, 510)  # type: ignore[arg-type]
+            states = encoder_pass(encoder, tokens, np.flatnonzero(tokens.is_marker), window, keep_layers=0)  # type: ignore[arg-type]
+            real = torch.from_numpy(~tokens.is_special)
+            rows.append(states.last_hidden[real].float().mean(0))
+        keys = torch.stack(rows) if rows else torch.zeros(0, 384)
+    return keys.clone()  # a normal tensor outside inference mode: training reads it under autograd
+
+
 def encode(tokens: TokenizedDocument, explicit: Sequence[ExplicitMention], encoder: Encoder, *, window: int,
            budget: int, keep_layers: int = KEEP_LAYERS) -> Encoded:
     """Global-token choice (passage markers + brand anchors) and the encoder pass, timed."""

@@ -6,6 +6,7 @@ model/merged.py), linking and sentiment heads. The Analyzer, `eval`, bench/ and 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,14 +62,20 @@ def adapted_encoder(loaded: LoadedModel, directory: Path) -> Encoder:
 def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tuple[Encoder, Linker]:
     """(encoder with the linking adapter merged, or the model's own; the linking head)."""
     from brandscan.engine.stages.linking.decide import Linker
+    from brandscan.engine.stages.linking.profiles import BrandProfiles
+    from brandscan.engine.text.passages import load_tokenizer
 
     directory = Path(directory) if directory is not None else loaded.heads_dir / LINKING_DIR
     if not has_linking(loaded, directory):
         raise ModelError(f"{directory}: no trained linking head (run `brandscan train linking`)")
     linker = Linker.load(directory)
     if linker.adapter_path is None:
-        return loaded.for_inference(loaded.encoder), linker
-    return loaded.for_inference(adapted_encoder(loaded, directory).eval(), directory), linker
+        encoder = loaded.for_inference(loaded.encoder)
+    else:
+        encoder = loaded.for_inference(adapted_encoder(loaded, directory).eval(), directory)
+    # Brand profiles are read through the encoder the document pass uses (profiles.py).
+    profiles = BrandProfiles(encoder, load_tokenizer(loaded.tokenizer_file))
+    return encoder, dataclasses.replace(linker, profiles=profiles)
 
 
 def load_scorer(loaded: LoadedModel, directory: str | Path | None = None, *, device: str = "cpu") -> SentimentScorer:

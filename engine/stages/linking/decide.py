@@ -50,6 +50,7 @@ from brandscan.engine.stages.linking.head import (
     load_head,
     sentence_initial,
 )
+from brandscan.engine.stages.linking.profiles import BrandProfiles
 from brandscan.engine.stages.linking.sense import sense_logits
 from brandscan.engine.stages.linking.sense_context import SENSE_CONTEXT_FILE, SenseContext, load_sense_context
 from brandscan.engine.stages.mentions import ExplicitMention
@@ -80,6 +81,7 @@ class Linker:
     head: AnyHead
     directory: Path | None = None
     sense_context: SenseContext | None = None  # the words around an ambiguous name (sense_context.py)
+    profiles: BrandProfiles | None = None  # what each brand is, through the linking encoder (profiles.py)
 
     @classmethod
     def load(cls, heads_dir: str | Path) -> Linker:
@@ -154,8 +156,8 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
             query_rows = span_positions([(q.tok_start, q.tok_end) for q in queries], device)
             attention = mass_rows(attention_chunks(last, query_rows, globals_t, states.window),
                                   entity_slots(tokens.n_tokens, entities.specs, device), head_dtype)
-    probs = head_probabilities(tokens, queries, entities, states, attention, linker, options.link_bias) \
-        if queries else np.zeros((0, 1))
+    probs = head_probabilities(tokens, queries, entities, states, attention, linker, options.link_bias,
+                               brand_profiles(linker.profiles, catalog, entities)) if queries else np.zeros((0, 1))
     choices = [query_choice(q, probs[qi], entities) for qi, q in enumerate(queries)]
     shown = [qi for qi, c in enumerate(query_candidates) if is_reported(c, choices[qi])]
     if weights is None:
@@ -247,9 +249,15 @@ def rank_query(c: Candidate, span: tuple[int, int], entities: Entities,
     return QuerySpec(span[0], span[1], kind, chosen, c.in_turn, speaker, fits)
 
 
+def brand_profiles(profiles: BrandProfiles | None, catalog: Catalog, entities: Entities) -> torch.Tensor | None:
+    """(len(entities.brands), d) the profile vector of each brand present, in entity order; None
+    without `profiles` (the head then sees profile_cosine 0)."""
+    return None if profiles is None else profiles.vectors([catalog.brand(b) for b in entities.brands])
+
+
 def head_logits(
     tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities, states: EncodedStates,
-    attention: RowAttention | RowMass, linker: Linker,
+    attention: RowAttention | RowMass, linker: Linker, profiles: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(Q, 1+E) the head's logits over "no brand" and each query's entities, QUERY_CHUNK queries at a
     time: a document with 20,000 candidates never holds (Q, E, d) pair inputs at once."""
@@ -261,7 +269,7 @@ def head_logits(
             attention = RowAttention(attention.rows, attention.keys, attention.probs.to(head_dtype))
         with single_thread():  # the features and head are small; one thread keeps their sums fixed
             context = feature_context(states.last_hidden, attention, tokens.passage_of, entities.specs,
-                                      states.window, initial, head_dtype)
+                                      states.window, initial, head_dtype, profiles)
             out = torch.full((len(queries), width), -1e4)
             for at in range(0, len(queries), QUERY_CHUNK):
                 logits = linker.head(*chunk_features(context, queries[at:at + QUERY_CHUNK])).float()
@@ -271,10 +279,10 @@ def head_logits(
 
 def head_probabilities(tokens: TokenizedDocument, queries: Sequence[QuerySpec], entities: Entities,
                        states: EncodedStates, attention: RowAttention | RowMass, linker: Linker,
-                       link_bias: float = 0.0) -> np.ndarray:
+                       link_bias: float = 0.0, profiles: torch.Tensor | None = None) -> np.ndarray:
     """(Q, 1+E) probabilities over "no brand" and each query's entities, as reported; `link_bias`
     moves every brand against "no brand" (the user's precision/recall trade-off)."""
-    logits = head_logits(tokens, queries, entities, states, attention, linker)
+    logits = head_logits(tokens, queries, entities, states, attention, linker, profiles)
     if link_bias:
         logits = torch.cat([logits[:, :1] - link_bias, logits[:, 1:]], dim=1)  # (Q, 1+E)
     return rounded(torch.softmax(logits, dim=-1).cpu().numpy())

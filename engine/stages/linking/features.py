@@ -44,6 +44,7 @@ class FeatureContext:
     passage_of: np.ndarray  # (n,)
     initial: np.ndarray  # (n,) bool sentence-initial
     window: int
+    profiles: Tensor | None = None  # (n_entities, d) unit profile vectors (profiles.py); None: none known
 
 
 def span_tokens(spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -109,9 +110,10 @@ def row_mass(attention: RowAttention, entity_of: Tensor) -> RowMass:
 
 def feature_context(hidden: Tensor, attention: RowAttention | RowMass, passage_of: np.ndarray,
                     entities: Sequence[EntitySpec], window: int, initial: np.ndarray | None = None,
-                    dtype: torch.dtype | None = None) -> FeatureContext:
+                    dtype: torch.dtype | None = None, profiles: Tensor | None = None) -> FeatureContext:
     """The per-document part of the features, linear in tokens, anchors and attention rows; vectors
-    in `dtype` (default: the states')."""
+    in `dtype` (default: the states'). `profiles` (len(entities), d): each entity's unit profile vector
+    (profiles.py), or None where the data has no catalogue (GAP's people): profile_cosine is then 0."""
     dtype = dtype or hidden.dtype
     n = hidden.shape[0]
     spans = [sorted(e.anchors) for e in entities]
@@ -123,7 +125,8 @@ def feature_context(hidden: Tensor, attention: RowAttention | RowMass, passage_o
     row_index = np.full(n, -1, dtype=np.int64)
     row_index[attention.rows.cpu().numpy()] = np.arange(len(attention.rows))
     return FeatureContext(hidden, dtype, span_means(hidden, flat, dtype), anchor_start, first, attention.mass, row_index,
-                          passage_of, np.zeros(n, dtype=bool) if initial is None else initial, window)
+                          passage_of, np.zeros(n, dtype=bool) if initial is None else initial, window,
+                          None if profiles is None else profiles.to(device=hidden.device, dtype=dtype))
 
 
 def build_features(
@@ -135,13 +138,15 @@ def build_features(
     window: int,
     initial: np.ndarray | None = None,
     dtype: torch.dtype | None = None,
+    profiles: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2)),
     in `dtype` (the head's; None: the states'), whatever dtype the states are stored in.
 
     `initial` (n,) bool marks tokens that open a sentence (sentence_initial()); None: all False.
     One call holds (Q, E, d) tensors: analysis calls chunk_features a chunk of queries at a time."""
-    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial, dtype), queries)
+    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial, dtype, profiles),
+                          queries)
 
 
 def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -263,8 +268,12 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
     else:
         near_cos = max_cos = hidden.new_zeros(Q, E, dtype=dtype)
         evec = hidden.new_zeros(Q, E, hidden.shape[1], dtype=dtype)
-    # ATTENTION_MASS, LOG_ATTENTION_MASS, MAX_COSINE, NEAREST_COSINE: in column order
-    learned = torch.stack([mass, torch.log(mass + 1e-4), max_cos, near_cos], dim=-1)  # (Q, E, LEARNED)
+    if ctx.profiles is not None and len(ctx.profiles):
+        profile_cos = torch.gather(torch.nn.functional.normalize(qvec, dim=-1) @ ctx.profiles.T, 1, ent_t)  # (Q, E)
+    else:
+        profile_cos = torch.zeros_like(mass)
+    # ATTENTION_MASS, LOG_ATTENTION_MASS, MAX_COSINE, NEAREST_COSINE, PROFILE_COSINE: in column order
+    learned = torch.stack([mass, torch.log(mass + 1e-4), max_cos, near_cos, profile_cos], dim=-1)  # (Q, E, LEARNED)
     numeric_t = torch.from_numpy(numeric).to(device=device, dtype=dtype)
     feats = torch.cat([learned.to(dtype), numeric_t[..., LEARNED:]], dim=-1) * mask[..., None]
     return qvec, evec, feats, mask, torch.from_numpy(kind).to(device=device, dtype=dtype)

@@ -28,6 +28,7 @@ FEATURES = (
     "log_attention_mass",
     "max_cosine",  # of v_m with any of e's ANCHOR_WINDOW anchors nearest to m
     "nearest_cosine",
+    "profile_cosine",  # of v_m with e's profile vector ("name: category", profiles.py); 0 without a catalogue
     "has_previous",  # an anchor of e precedes m
     "log_tokens_previous",  # log(1 + tokens back to it) / 10, capped at FEATURE_WINDOW tokens
     "has_next",

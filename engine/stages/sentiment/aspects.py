@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from brandscan.engine.catalog import Catalog
+from brandscan.engine.stages.encode import embed_texts
 from brandscan.engine.stages.mentions import aspect_lexicon
 from brandscan.engine.stages.sentiment.features import TermHit
 from brandscan.engine.text.lexicon import Lexicon
-from brandscan.engine.text.passages import TokenizedDocument, tokenize_document
+from brandscan.engine.text.passages import TokenizedDocument
 
 OVERALL = "overall"  # the aspect of a verdict on the brand as a whole
 OVERALL_NAME = "overall"
@@ -39,21 +39,6 @@ class AspectTable:
 def aspect_text(name: str, terms: tuple[str, ...]) -> str:
     """What an aspect's embedding encodes: its name, then its terms."""
     return f"{name}: {', '.join(terms)}" if terms else name
-
-
-def embed_texts(texts: list[str], encoder: torch.nn.Module, tokenizer: object, window: int) -> torch.Tensor:
-    """(len(texts), d): the mean final state of each text's word pieces, one short pass each."""
-    from brandscan.engine.stages.encode import encoder_pass
-
-    rows = []
-    with torch.inference_mode():
-        for text in texts:
-            tokens = tokenize_document(text, tokenizer, 510)  # type: ignore[arg-type]
-            states = encoder_pass(encoder, tokens, np.flatnonzero(tokens.is_marker), window, keep_layers=0)  # type: ignore[arg-type]
-            real = torch.from_numpy(~tokens.is_special)
-            rows.append(states.last_hidden[real].float().mean(0))
-        keys = torch.stack(rows) if rows else torch.zeros(0, 384)
-    return keys.clone()  # a normal tensor outside inference mode: training reads it under autograd
 
 
 def aspect_table(catalog: Catalog, encoder: torch.nn.Module, tokenizer: object, window: int) -> AspectTable:
