@@ -212,10 +212,11 @@ def link_queries(tokens: TokenizedDocument, candidates: Sequence[Candidate], ent
     """The head's queries: every candidate but the ambiguous names, when a brand is present."""
     queries, chosen = [], []
     words = {b: catalogue_nouns(catalog, b) for b in entities.brands}
-    for c in candidates:
-        if c.kind == "alias":
-            continue
-        query = rank_query(c, tokens.token_span(c.start, c.end), entities, words)
+    ranked_candidates = [c for c in candidates if c.kind != "alias"]
+    spans = [tokens.token_span(c.start, c.end) for c in ranked_candidates]
+    distances = anchor_distances(entities, np.array([s for s, _ in spans], dtype=np.int64))
+    for c, span, row in zip(ranked_candidates, spans, distances):
+        query = rank_query(c, span, entities, words, row)
         if query is not None:
             queries.append(query)
             chosen.append(c)
@@ -229,15 +230,31 @@ def catalogue_nouns(catalog: Catalog, brand_id: str) -> frozenset[str]:
     return frozenset(w for phrase in phrases for w in re.findall(r"[a-z]+", phrase.lower()))
 
 
+def anchor_distances(entities: Entities, positions: np.ndarray) -> np.ndarray:
+    """(len(positions), brands) token distance from each position to each brand's nearest anchor start,
+    one vectorised lookup per brand (a Python call per candidate and brand was most of ranking's setup)."""
+    out = np.zeros((len(positions), len(entities.brands)), dtype=np.int64)
+    for i, starts in enumerate(entities.starts):
+        after = np.searchsorted(starts, positions)  # first anchor starting at or after the position
+        before = np.abs(starts[np.maximum(after - 1, 0)] - positions)
+        at_or_after = np.abs(starts[np.minimum(after, len(starts) - 1)] - positions)
+        out[:, i] = np.where(after == 0, at_or_after, np.where(after >= len(starts), before,
+                                                               np.minimum(before, at_or_after)))
+    return out
+
+
 def rank_query(c: Candidate, span: tuple[int, int], entities: Entities,
-               words: dict[str, frozenset[str]] | None = None) -> QuerySpec | None:
+               words: dict[str, frozenset[str]] | None = None, distances: np.ndarray | None = None) -> QuerySpec | None:
     """The head's query for a candidate: the brands its form allows, the nearest MAX_ENTITIES of
-    them by anchor distance (in entity order); None when no brand fits."""
-    allowed = [i for i, b in enumerate(entities.brands) if not c.brands or b in c.brands]
-    if not allowed:
+    them by anchor distance (in entity order); None when no brand fits. `distances` is the candidate's
+    row of anchor_distances (computed here when not given)."""
+    allowed = np.array([i for i, b in enumerate(entities.brands) if not c.brands or b in c.brands], dtype=np.int64)
+    if not len(allowed):
         return None
-    allowed.sort(key=lambda i: (_token_distance(entities.starts[i], span[0]), i))
-    chosen = tuple(sorted(allowed[:MAX_ENTITIES]))
+    if distances is None:
+        distances = anchor_distances(entities, np.array([span[0]], dtype=np.int64))[0]
+    nearest = allowed[np.lexsort((allowed, distances[allowed]))[:MAX_ENTITIES]]  # ties to the earlier brand
+    chosen = tuple(sorted(nearest.tolist()))
     kind = "first_person" if c.person == 1 else "pronoun" if c.kind == "pronoun" else "nominal"
     speaker = NO_SPEAKER
     if c.speaker is not None:
@@ -344,14 +361,8 @@ def _nearest_before(starts: np.ndarray, position: int) -> int:
     return max(int(np.searchsorted(starts, position)) - 1, 0)
 
 
-def _token_distance(starts: np.ndarray, position: int) -> int:
-    """Token distance from `position` to the nearest anchor start (`starts` sorted, non-empty)."""
-    i = int(np.searchsorted(starts, position))
-    return min(abs(int(starts[j]) - position) for j in (i - 1, i) if 0 <= j < len(starts))
-
-
-def _anchor(m: ExplicitMention, tokens: TokenizedDocument, weight: float) -> Anchor:
-    first = tokens.token_span(m.start, m.end)[0]
+def _anchor(m: ExplicitMention, first: int, tokens: TokenizedDocument, weight: float) -> Anchor:
+    """An anchor mention as reported; `first` is its first token (Entities.starts)."""
     return Anchor("", m.start, m.end, m.text, int(tokens.passage_of[first]), weight)
 
 
@@ -360,7 +371,9 @@ def _anchors(mentions: Sequence[ExplicitMention], starts: np.ndarray, scored: np
     """The brand's anchor mentions by the attention the candidate gave them (`scored`), normalized."""
     total = float(scored.sum())
     if total <= 0:  # nothing reached: name the nearest preceding mention, with no weight
-        return (_anchor(mentions[_nearest_before(starts, position)], tokens, 0.0),)
+        j = _nearest_before(starts, position)
+        return (_anchor(mentions[j], int(starts[j]), tokens, 0.0),)
     share = rounded(scored / total, WEIGHT_DECIMALS)
     best = ranked(share, WEIGHT_DECIMALS)[:top]  # heaviest first, ties to the earlier mention
-    return tuple(_anchor(mentions[j], tokens, float(share[j])) for j in sorted(best.tolist()) if share[j] > 0)
+    return tuple(_anchor(mentions[j], int(starts[j]), tokens, float(share[j])) for j in sorted(best.tolist())
+                 if share[j] > 0)
