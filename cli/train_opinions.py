@@ -18,6 +18,10 @@ def opinions(
     words: int | None = typer.Option(None, "--words", min=0,
                                      help="Width of the learned word vectors polarity, aspect and tagger read "
                                           "(0: states only; default 32, training/opinion_train.WORDS)."),
+    tag_layers: int | None = typer.Option(None, "--tag-layers", min=1, max=4,
+                                          help="Convolutions stacked in the expression tagger, each dilated twice "
+                                               "the last (default 2, training/opinion_train.TAG_LAYERS; 1: the "
+                                               "tagger of the heads before it)."),
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: all cores)."),
 ) -> None:
@@ -28,18 +32,19 @@ def opinions(
 
     from brandscan.engine.stages.sentiment.opinion_head import OpinionHeadConfig
     from brandscan.training.opinion_run import run_training
-    from brandscan.training.opinion_train import WORDS, OpinionTrainConfig
+    from brandscan.training.opinion_train import TAG_LAYERS, WORDS, OpinionTrainConfig
 
     words = WORDS if words is None else words
+    tag_layers = TAG_LAYERS if tag_layers is None else tag_layers
     if threads is not None:
         torch.set_num_threads(threads)
     args = ["brandscan", "train", "opinions", "--brands", str(brands), "--out", str(out), "--seed", str(seed),
-            "--epochs", str(epochs), "--lr", str(lr), "--words", str(words)]
+            "--epochs", str(epochs), "--lr", str(lr), "--words", str(words), "--tag-layers", str(tag_layers)]
     if mams is not None:
         args += ["--mams", str(mams)]
     if model is not None:
         args += ["--model", model]
-    config = OpinionTrainConfig(seed=seed, epochs=epochs, lr=lr, head=OpinionHeadConfig(words=words))
+    config = OpinionTrainConfig(seed=seed, epochs=epochs, lr=lr, head=OpinionHeadConfig(words=words, tag_layers=tag_layers))
     result = run_training(brands, out, config, mams=mams, model=model, command=shlex.join(args),
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     for name, value in result.held_out.items():

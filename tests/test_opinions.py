@@ -74,7 +74,6 @@ def test_opinions_without_an_aspect_term(analyzer: Analyzer, text: str, fragment
     assert found and found[0].polarity == polarity
 
 
-@KNOWN_MISS  # no expression is tagged in "replaced the laces for free" (the head before this one found it)
 def test_service_that_replaced_the_laces_is_positive(analyzer: Analyzer) -> None:
     report = analyze(analyzer, "Kestrel & Finch boots again. Their customer service replaced the laces for free.")
     found = _of(report, "kestrel-finch")
@@ -82,7 +81,6 @@ def test_service_that_replaced_the_laces_is_positive(analyzer: Analyzer) -> None
     assert any(o.aspect == "customer_service" and o.aspect_name == "customer service" for o in found)
 
 
-@KNOWN_MISS  # the tagger keeps "bag" alone of "lost my bag" (neutral); "lovely" is found and positive
 def test_lost_bag_and_lovely_crew_are_two_opinions_found(analyzer: Analyzer) -> None:
     report = analyze(analyzer, "Flew Aurora Air to Tromsø. The airline lost my bag, but the crew were lovely.")
     spans = [o.opinion_spans[0].text for o in _of(report, "aurora-air")]
@@ -94,7 +92,6 @@ def test_lost_bag_and_lovely_crew_are_two_opinions_found(analyzer: Analyzer) -> 
                for o in _of(report, "aurora-air"))
 
 
-@KNOWN_MISS  # only "bag" is found, and called neutral
 def test_lost_bag_and_lovely_crew_are_two_opinions(analyzer: Analyzer) -> None:
     report = analyze(analyzer, "Flew Aurora Air to Tromsø. The airline lost my bag, but the crew were lovely.")
     found = _of(report, "aurora-air")

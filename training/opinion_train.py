@@ -32,6 +32,9 @@ INSIDE: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
 # Width of the learned word vectors a trained head reads (docs/sentiment.md, "Word features": 32 against
 # none measured on held-out train documents); 0 trains a states-only head.
 WORDS = 32
+# Convolutions in the expression tagger (OpinionHeadConfig.tag_layers): two held out better than one
+# (docs/sentiment.md, "A wider expression tagger").
+TAG_LAYERS = 2
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class OpinionTrainConfig:
     mams_per_epoch: int = 4000  # MAMS sentences drawn (seeded) per epoch for the polarity part
     mams_batch: int = 40  # of them added to each document's step
     mams_weight: float = 0.5  # their loss, relative to the document's
-    head: OpinionHeadConfig = field(default_factory=lambda: OpinionHeadConfig(words=WORDS))
+    head: OpinionHeadConfig = field(default_factory=lambda: OpinionHeadConfig(words=WORDS, tag_layers=TAG_LAYERS))
 
 
 def split(items: Sequence[OpinionItems], share: float, seed: int) -> tuple[list[OpinionItems], list[OpinionItems]]:
