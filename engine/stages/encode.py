@@ -129,7 +129,7 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, tokenizer: object, windo
             states = encoder_pass(encoder, tokens, np.flatnonzero(tokens.is_marker), window, keep_layers=0)  # type: ignore[arg-type]
             real = torch.from_numpy(~tokens.is_special)
             rows.append(states.last_hidden[real].float().mean(0))
-        keys = torch.stack(rows) if rows else torch.zeros(0, 384)
+        keys = torch.stack(rows) if rows else torch.zeros(0, encoder.config.hidden)
     return keys.clone()  # a normal tensor outside inference mode: training reads it under autograd
 
 

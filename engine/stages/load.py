@@ -63,7 +63,6 @@ def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tup
     """(encoder with the linking adapter merged, or the model's own; the linking head)."""
     from brandscan.engine.stages.linking.decide import Linker
     from brandscan.engine.stages.linking.profiles import BrandProfiles
-    from brandscan.engine.text.passages import load_tokenizer
 
     directory = Path(directory) if directory is not None else loaded.heads_dir / LINKING_DIR
     if not has_linking(loaded, directory):
@@ -74,7 +73,7 @@ def load_linker(loaded: LoadedModel, directory: str | Path | None = None) -> tup
     else:
         encoder = loaded.for_inference(adapted_encoder(loaded, directory).eval(), directory)
     # Brand profiles are read through the encoder the document pass uses (profiles.py).
-    profiles = BrandProfiles(encoder, load_tokenizer(loaded.tokenizer_file))
+    profiles = BrandProfiles(encoder, loaded.tokenizer_file)
     return encoder, dataclasses.replace(linker, profiles=profiles)
 
 

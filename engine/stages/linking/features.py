@@ -258,8 +258,9 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
     ent_t = torch.from_numpy(np.maximum(ent, 0)).to(device)
     mask = torch.from_numpy(valid).to(device)
     mass = torch.gather(mass_q, 1, ent_t)  # (Q, E)
+    unit_q = torch.nn.functional.normalize(qvec, dim=-1)  # (Q, d)
     if len(ctx.anchor_start):
-        cos = torch.nn.functional.normalize(qvec, dim=-1) @ torch.nn.functional.normalize(ctx.anchor_vecs, dim=-1).T
+        cos = unit_q @ torch.nn.functional.normalize(ctx.anchor_vecs, dim=-1).T
         near_t = torch.from_numpy(nearest).to(device)
         near_cos = torch.gather(cos, 1, near_t)  # (Q, E)
         windowed = torch.gather(cos, 1, torch.from_numpy(window_idx.reshape(Q, -1)).to(device)).reshape(Q, E, -1)
@@ -269,7 +270,7 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
         near_cos = max_cos = hidden.new_zeros(Q, E, dtype=dtype)
         evec = hidden.new_zeros(Q, E, hidden.shape[1], dtype=dtype)
     if ctx.profiles is not None and len(ctx.profiles):
-        profile_cos = torch.gather(torch.nn.functional.normalize(qvec, dim=-1) @ ctx.profiles.T, 1, ent_t)  # (Q, E)
+        profile_cos = torch.gather(unit_q @ ctx.profiles.T, 1, ent_t)  # (Q, E)
     else:
         profile_cos = torch.zeros_like(mass)
     # ATTENTION_MASS, LOG_ATTENTION_MASS, MAX_COSINE, NEAREST_COSINE, PROFILE_COSINE: in column order

@@ -11,6 +11,7 @@ that cosine against recency and attention (features.py); nothing here is a rule.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -33,9 +34,10 @@ class BrandProfiles:
 
     Each text is its own pass, so a brand's vector is the same whichever brands a document names and in
     whatever order they are asked for: reports do not depend on the catalogue's other entries. One per
-    encoder (the Linker's, or a trainer's), not thread-safe."""
+    encoder (the Linker's, or a trainer's), not thread-safe. `tokenizer` is a loaded tokenizer or its file,
+    read on first use: a run whose documents name no brand never loads it."""
 
-    def __init__(self, encoder: Encoder, tokenizer: object) -> None:
+    def __init__(self, encoder: Encoder, tokenizer: object | Path) -> None:
         self.encoder = encoder
         self.tokenizer = tokenizer
         self._vectors: dict[str, Tensor] = {}
@@ -45,6 +47,10 @@ class BrandProfiles:
         texts = [profile_text(b) for b in brands]
         new = sorted({t for t in texts if t not in self._vectors})
         if new:
+            if isinstance(self.tokenizer, Path):
+                from brandscan.engine.text.passages import load_tokenizer
+
+                self.tokenizer = load_tokenizer(self.tokenizer)
             fresh = torch.nn.functional.normalize(embed_texts(new, self.encoder, self.tokenizer, PROFILE_WINDOW), dim=-1)
             self._vectors.update(zip(new, fresh))
         if not texts:
