@@ -243,16 +243,14 @@ def anchor_distances(entities: Entities, positions: np.ndarray) -> np.ndarray:
     return out
 
 
-def rank_query(c: Candidate, span: tuple[int, int], entities: Entities,
-               words: dict[str, frozenset[str]] | None = None, distances: np.ndarray | None = None) -> QuerySpec | None:
+def rank_query(c: Candidate, span: tuple[int, int], entities: Entities, words: dict[str, frozenset[str]],
+               distances: np.ndarray) -> QuerySpec | None:
     """The head's query for a candidate: the brands its form allows, the nearest MAX_ENTITIES of
     them by anchor distance (in entity order); None when no brand fits. `distances` is the candidate's
-    row of anchor_distances (computed here when not given)."""
+    row of anchor_distances."""
     allowed = np.array([i for i, b in enumerate(entities.brands) if not c.brands or b in c.brands], dtype=np.int64)
     if not len(allowed):
         return None
-    if distances is None:
-        distances = anchor_distances(entities, np.array([span[0]], dtype=np.int64))[0]
     nearest = allowed[np.lexsort((allowed, distances[allowed]))[:MAX_ENTITIES]]  # ties to the earlier brand
     chosen = tuple(sorted(nearest.tolist()))
     kind = "first_person" if c.person == 1 else "pronoun" if c.kind == "pronoun" else "nominal"
