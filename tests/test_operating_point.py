@@ -87,3 +87,22 @@ def test_the_command_moves_a_head_to_the_point_it_prints(tmp_path: Path):
                                      "--model", str(model), "--dtype", "float32", "--catalog", "full"])
     again = json.loads(moved.stdout)
     assert again["tried"]["0"] == summary["tried"][f"{summary['bias']:g}"]
+
+
+def test_a_command_rewrites_its_own_card_section_and_figures_key_only(tmp_path):
+    import json
+
+    from brandscan.training.cards import card_section, record_figures
+
+    (tmp_path / "TRAINING_CARD.md").write_text("# Card\n\n## Data\n\nthe corpus\n\n## Figures\n\nF1 0.5\n")
+    (tmp_path / "figures.json").write_text(json.dumps({"held_out": {"f1": 0.5}}))
+    card_section(tmp_path, "Operating point", "shift -2.25")
+    card_section(tmp_path, "Sense context", "weight 1.5")
+    card_section(tmp_path, "Operating point", "shift -2.0")  # a second run replaces its own section
+    card = (tmp_path / "TRAINING_CARD.md").read_text()
+    assert card.count("## Operating point") == 1 and "shift -2.0" in card and "-2.25" not in card
+    assert card.index("## Data") < card.index("## Figures") < card.index("## Operating point") < card.index("## Sense")
+    assert "the corpus" in card and "F1 0.5" in card and "weight 1.5" in card
+    record_figures(tmp_path, "operating_point", {"bias": 1.25})
+    assert json.loads((tmp_path / "figures.json").read_text()) == {"held_out": {"f1": 0.5},
+                                                                    "operating_point": {"bias": 1.25}}
