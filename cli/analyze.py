@@ -115,7 +115,7 @@ def analyze(
         float | None,
         typer.Option("--link-bias", help="Added to every brand's score against 'no brand': > 0 links more "
                                          "candidates (recall), < 0 fewer (precision); default 0, the "
-                                         "model's operating point (README: -1.5 gives the best link F1)."),
+                                         "model's operating point (the README gives the bias of the best link F1)."),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")

@@ -52,7 +52,7 @@ class AnalyzerConfig:
     evidence_spans: int = 5  # top evidence spans kept per linked mention
     # added to every brand's score against "no brand" (logits): > 0 links more candidates (recall),
     # < 0 fewer (precision); 0 keeps the head's operating point (`train operating-point`: every implicit
-    # figure above the nearest-brand rule on held-out train documents; -1.5 is the shipped head's best link F1)
+    # figure above the nearest-brand rule on held-out train documents; the README gives the best link F1's bias)
     link_bias: float = 0.0
     author: str | None = None  # brand id that wrote the documents: "we/our/us" link to it
     include_text: bool = False  # put the analyzed text in each report

@@ -238,8 +238,8 @@ def anchor_distances(entities: Entities, positions: np.ndarray) -> np.ndarray:
         after = np.searchsorted(starts, positions)  # first anchor starting at or after the position
         before = np.abs(starts[np.maximum(after - 1, 0)] - positions)
         at_or_after = np.abs(starts[np.minimum(after, len(starts) - 1)] - positions)
-        out[:, i] = np.where(after == 0, at_or_after, np.where(after >= len(starts), before,
-                                                               np.minimum(before, at_or_after)))
+        # Clamped at either end, both indices name the same anchor there, so the minimum is right everywhere.
+        out[:, i] = np.minimum(before, at_or_after)
     return out
 
 

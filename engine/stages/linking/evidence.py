@@ -150,23 +150,26 @@ def evidence_spans(
     """
     text = tokens.text
     words_of = words_of or EvidenceWords(tokens)
-    keys, values = _heaviest(weights)
+    keys, values = _rounded(weights)
     # Only the heaviest keys can make the top words: the heaviest 8 x top are read first; when they
     # hold fewer than `top` words (all special tokens, stopwords or the candidate itself), four times as
-    # many, then every key. A word's weight sums its pieces' among the keys read.
+    # many, then every key. A word's weight sums its pieces' among the keys read. Each round's order is a
+    # prefix of the next one's, so a round reads on from where the last stopped.
     starts, ends = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    read = 0
+    order = np.zeros(0, dtype=np.int64)
     for k in (max(64, 8 * top), max(256, 32 * top), len(keys)):
-        s, e = words_of.spans(keys[read:k])
+        read = len(order)
+        order = _heaviest(keys, values, k)
+        s, e = words_of.spans(keys[order[read:]])
         starts, ends = np.concatenate([starts, s]), np.concatenate([ends, e])
-        read = min(k, len(keys))
+        read = len(order)
         keep = (starts != EvidenceWords.NO_WORD) & ~((starts < exclude[1]) & (exclude[0] < ends))
         if len(np.unique(starts[keep])) >= top or read >= len(keys):
             break
     word_ids = starts[keep] * (len(text) + 1) + ends[keep]
     _, first, inverse = np.unique(word_ids, return_index=True, return_inverse=True)
     # Summed in key order, heaviest first, as the pieces were read.
-    sums = np.bincount(inverse, weights=values[:read][keep], minlength=len(first))
+    sums = np.bincount(inverse, weights=values[order][keep], minlength=len(first))
     word_starts, word_ends = starts[keep][first], ends[keep][first]
     # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
     best = np.lexsort((word_ends, word_starts, -rounded(sums, WEIGHT_DECIMALS)))[:top]
@@ -178,13 +181,21 @@ def evidence_spans(
                  for s, e, w in zip(word_starts[best].tolist(), word_ends[best].tolist(), sums[best].tolist()))
 
 
-def _heaviest(weights: dict[int, float] | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(positions, rounded weights), heaviest first, ties to the lower position."""
+def _rounded(weights: dict[int, float] | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, weights rounded to WEIGHT_DECIMALS), in the row's own order."""
     if isinstance(weights, dict):
         keys = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
         values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
     else:
         keys, values = weights
-    values = rounded(values, WEIGHT_DECIMALS)
-    order = np.lexsort((keys, -values))
-    return keys[order], values[order]
+    return keys, rounded(values, WEIGHT_DECIMALS)
+
+
+def _heaviest(keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k heaviest keys, heaviest first, ties to the lower position. A row holds w + g keys
+    and the first round reads 64: partition, then sort only what can be among the k."""
+    chosen = np.arange(len(values))
+    if k < len(values):
+        cut = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest weight
+        chosen = np.flatnonzero(values >= cut)
+    return chosen[np.lexsort((keys[chosen], -values[chosen]))][:k]
