@@ -72,6 +72,13 @@ def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
     assert got == ["the brand", "the carrier", "the shop"]
 
 
+def test_a_contracted_pronoun_or_auxiliary_ends_the_phrase():
+    text = ("They were the best company I'd ever dealt with, and you're right that they've grown. "
+            "It was the best shell I’ve owned; the firm we're with is fine and the shop it's in is shut.")
+    got = [c.text for c in run(text) if c.kind != "pronoun"]
+    assert got == ["the best company", "the best shell", "the firm", "the shop"]
+
+
 def test_first_person_everywhere_with_its_turn_and_speaker():
     text = "Jane Roe, CFO, Acme: We grew and our margins rose.\nSam Lee, Analyst, Harbor: We think so.\n"
     got = [(c.text, c.person, c.in_turn, c.speaker) for c in run(text) if c.person == 1]

@@ -58,6 +58,9 @@ wore tore swore understood undertook""".split())
 # company", the possessor, which is what may name a brand; the phrase it opens ("offices") has no
 # determiner of its own. The possessive itself stays outside the span, as in the corpus's marks.
 _POSSESSIVE = re.compile(r"(?:'s|’s|s'|s’)$", re.I)
+# A clitic on a stop word is that word's contraction ("they've", "I'd", "it's", "that's"): it opens a
+# clause, so it ends the phrase as the word itself would ("the best company I'd ever dealt with").
+_CLITIC = re.compile(r"['’](?:s|ve|d|re|ll|m)$", re.I)
 # Words that open an object: a later word in -s right before one is a verb ("the airline expects a
 # record summer", "the firm employs 300"), not a plural head ("the phone makers said").
 # "that" is left out: after a plural it opens a relative clause more often ("the routes that ...").
@@ -182,7 +185,7 @@ _NP_WORD = re.compile(r"[A-Za-z][\w'’-]*")
 def noun_phrases(text: str) -> list[tuple[int, int, str]]:
     """(start, end, head noun lower-cased) of each determiner + premodifiers + head noun phrase.
 
-    A phrase stops before a stop word, a negated auxiliary ("didn't"), punctuation, a number, a line
+    A phrase stops before a stop word or its contraction ("they've"), a negated auxiliary ("didn't"), punctuation, a number, a line
     break, a word after the first that ends in -ly or -ed (an adverb or a verb: "the company blamed
     ..."), or one in -s before an object (_verb_before_object); after a possessive, whose 's stays
     outside the span ("the company" of "the company's offices"); at most MAX_NP_WORDS words."""
@@ -194,7 +197,8 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
             if word is None:
                 break
             w = word.group().lower().rstrip("'’")
-            if w in NP_STOP or w.endswith(("n't", "n’t")) or (end and (w.endswith("ly") or w.endswith("ed"))):
+            if w in NP_STOP or _CLITIC.sub("", w) in NP_STOP or w.endswith(("n't", "n’t")) \
+                    or (end and (w.endswith("ly") or w.endswith("ed"))):
                 break
             if end and _verb_before_object(text, word, w):
                 break
