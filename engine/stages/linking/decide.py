@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from brandscan.engine.catalog import Catalog
+from brandscan.engine.heap import release_free_memory, releasing
 from brandscan.engine.model.rows import LocalKeys, RowAttention, attention_chunks, row_attention
 from brandscan.engine.report import Alternative, Anchor, Attribution, Mention
 from brandscan.engine.stable import WEIGHT_DECIMALS, ranked, rounded, single_thread
@@ -62,6 +63,9 @@ QUERY_CHUNK = 256  # queries whose pair inputs (QUERY_CHUNK, E, 3d) are built at
 # this probability: every "the weather" of a long document would otherwise bury the list. Unlinked
 # pronouns are always reported.
 REVIEW_PROBABILITY = 0.2
+# Attention chunks between two returns of freed heap memory (engine/heap.py): each chunk's temporaries
+# are tens of MB; a return costs milliseconds.
+TRIM_CHUNKS = 16
 SENSE_THRESHOLD = 0.5  # an ambiguous name is the brand when the sense module's probability reaches this
 HEAD_FILE = "head.safetensors"
 ADAPTER_FILE = "adapter.safetensors"
@@ -154,10 +158,11 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
             # The head reads only each query row's mass per brand: reduced chunk by chunk, nothing kept.
             # Not the ambiguous names' rows (global: a pass over every key each), no query's: evidence only.
             query_rows = span_positions([(q.tok_start, q.tok_end) for q in queries], device)
-            attention = mass_rows(attention_chunks(last, query_rows, globals_t, states.window),
+            attention = mass_rows(releasing(attention_chunks(last, query_rows, globals_t, states.window), TRIM_CHUNKS),
                                   entity_slots(tokens.n_tokens, entities.specs, device), head_dtype)
     probs = head_probabilities(tokens, queries, entities, states, attention, linker, options.link_bias,
                                brand_profiles(linker.profiles, catalog, entities)) if queries else np.zeros((0, 1))
+    release_free_memory()  # the head's pair inputs
     choices = [query_choice(q, probs[qi], entities) for qi, q in enumerate(queries)]
     shown = [qi for qi, c in enumerate(query_candidates) if is_reported(c, choices[qi])]
     if weights is None:
@@ -165,7 +170,8 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
         # are most of its candidates, and their rows (w + 1 + g keys each) would dominate its memory.
         shown_rows = span_positions([(queries[qi].tok_start, queries[qi].tok_end) for qi in shown] + spans, device)
         with torch.inference_mode():
-            weights = mean_rows(attention_chunks(last, shown_rows, globals_t, states.window), len(shown_rows),
+            weights = mean_rows(releasing(attention_chunks(last, shown_rows, globals_t, states.window), TRIM_CHUNKS),
+                                len(shown_rows),
                                 LocalKeys.of(tokens.n_tokens, states.window, state.encoded.global_positions))
     global_set = set(state.encoded.global_positions.tolist())
     words_of = EvidenceWords(tokens)
