@@ -87,6 +87,26 @@ def test_first_person_everywhere_with_its_turn_and_speaker():
     assert [t.brand for t in turns] == ["acme", None]
 
 
+def test_a_label_alone_on_its_line_opens_a_turn_and_prose_before_a_colon_does_not():
+    text = ("Operator:\nOur first question comes from Sam.\n\nJane Roe, CFO, Acme:\nThanks, Sam. On the range: "
+            "we are confident.\nOn the strategy: we stay the course.\n\nSam Lee, Analyst, Harbor:\nWe agree.\n")
+    turns = speaker_turns(text, find_explicit(text, brand_lexicon(CATALOG), CATALOG))
+    assert [text[t.label_start:t.label_end] for t in turns] == ["Operator", "Jane Roe, CFO, Acme", "Sam Lee, Analyst, Harbor"]
+    got = [(c.text, c.speaker) for c in run(text) if c.person == 1]
+    assert got == [("Our", None), ("we", "acme"), ("we", "acme"), ("We", None)]
+
+
+def test_a_speaker_label_is_a_name_before_any_title_and_ends_no_sentence():
+    from brandscan.engine.stages.candidates import is_speaker_label
+
+    for label in ("Jane Roe, CFO, Acme", "Operator", "Maryam (Acme support)", "Callum Reyes, head of aftersales, Acme",
+                  "Head of Sales", "Dr. Ana Silva, analyst", "Tamar_Tom"):
+        assert is_speaker_label(label), label
+    for label in ("On the strategy", "Thanks, Peter. On the range", "For the record, my view was simple",
+                  "Hi, thanks. First, on Aurora Connect"):
+        assert not is_speaker_label(label), label
+
+
 def test_author_is_the_speaker_outside_turns_and_capital_us_is_the_country():
     (c,) = run("We opened two stores.")
     assert (c.text, c.person, c.in_turn, c.speaker) == ("We", 1, False, None)

@@ -69,8 +69,14 @@ _NEXT_WORD = re.compile(r" ([\w’']+)")  # the word after one space
 
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
 _FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
-# A speaker label at the start of a line: "Jane Roe, CFO, Acme:" / "ACME CEO:" (at most ~80 chars).
-_TURN = re.compile(r"^[ \t]*([A-Z][^\n:]{0,80}?):[ \t]", re.M)
+# A speaker label at the start of a line, before the turn's text on the same line or alone on its line
+# (transcripts write both): "Jane Roe, CFO, Acme: We grew." / "Operator:" (at most ~80 chars).
+_TURN = re.compile(r"^[ \t]*([A-Z][^\n:]{0,80}?):(?:[ \t]|[ \t\r]*$)", re.M)
+# Lower-case words a speaker's name may hold ("Head of Sales", "Jan van der Berg").
+NAME_PARTICLES = frozenset("of and & de van von der den da du le la al bin".split())
+# Abbreviations whose full stop ends no sentence inside a label ("Dr. Ana Silva").
+TITLE_ABBREVIATIONS = frozenset("mr mrs ms dr prof st".split())
+_SENTENCE_END = re.compile(r"(\w+)[.?!]\s+[A-Z]")
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ class SpeakerTurn:
 
 def speaker_turns(text: str, explicit: Sequence[ExplicitMention]) -> tuple[SpeakerTurn, ...]:
     """Transcript turns: a `Label:` at a line start runs to the next label or the end."""
-    found = list(_TURN.finditer(text))
+    found = [m for m in _TURN.finditer(text) if is_speaker_label(m.group(1))]
     by_start = sorted(explicit, key=lambda m: (m.start, m.end))
     starts = [m.start for m in by_start]
     turns = []
@@ -112,6 +118,17 @@ def speaker_turns(text: str, explicit: Sequence[ExplicitMention]) -> tuple[Speak
         brand = inside[-1].brand if inside else None
         turns.append(SpeakerTurn(match.start(1), match.end(1), match.end(), body_end, brand))
     return tuple(turns)
+
+
+def is_speaker_label(label: str) -> bool:
+    """Whether a line's "Label:" names a speaker rather than closing a clause of prose: its name (before
+    any comma or bracket) is capitalised words, and it ends no sentence. "Jane Roe, CFO, Acme", "Operator"
+    and "Maryam (Acme support)" are labels; "On the strategy" and "Thanks, Peter. On the range" (an
+    answer that reads on after a colon) are not, and first person after them is no speaker's."""
+    if any(m.group(1).lower() not in TITLE_ABBREVIATIONS for m in _SENTENCE_END.finditer(label)):
+        return False
+    words = re.split(r"[,(]", label, maxsplit=1)[0].split()
+    return bool(words) and all(w[:1].isupper() or w[:1].isdigit() or w.lower() in NAME_PARTICLES for w in words)
 
 
 @dataclass(frozen=True)
