@@ -72,6 +72,13 @@ def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
     assert got == ["the brand", "the carrier", "the shop"]
 
 
+def test_this_or_that_before_a_verb_in_s_opens_no_phrase():
+    text = ("It is the app that connects the two, and this means work; this process, that news, this bus. "
+            "Those jackets too.")
+    got = [c.text for c in run(text) if c.kind != "pronoun"]
+    assert got == ["the app", "the two", "this process", "that news", "this bus", "Those jackets"]
+
+
 def test_a_contracted_pronoun_or_auxiliary_ends_the_phrase():
     text = ("They were the best company I'd ever dealt with, and you're right that they've grown. "
             "It was the best shell I’ve owned; the firm we're with is fine and the shop it's in is shut.")

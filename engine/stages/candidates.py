@@ -219,6 +219,8 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
                 break
             if end and _verb_before_object(text, word, w):
                 break
+            if not end and _verb_after_singular_demonstrative(match.group(1), w):
+                break
             possessive = _POSSESSIVE.search(word.group())
             if possessive:
                 # "the company's" ends before the apostrophe; "the companies'" keeps its plural s
@@ -241,6 +243,18 @@ def _verb_before_object(text: str, word: re.Match[str], w: str) -> bool:
         return False  # a capital is a name's ("the Channel Islands"), a possessive is no verb
     after = _NEXT_WORD.match(text, word.end())
     return after is not None and (after.group(1).lower() in OBJECT_OPENERS or after.group(1)[0].isdigit())
+
+
+# Nouns in -s that are singular ("this news", "that series"); -ss, -us, -is and -as words are too ("this
+# process", "that bus", "this analysis", "that gas").
+SINGULAR_IN_S = frozenset("news series species".split())
+
+
+def _verb_after_singular_demonstrative(determiner: str, w: str) -> bool:
+    """"this"/"that" take no plural head, so a first word in -s after them is a verb and they a pronoun or
+    a conjunction ("that connects", "this means"): no noun phrase opens there."""
+    return (determiner.lower() in ("this", "that") and w.endswith("s") and w not in SINGULAR_IN_S
+            and not w.endswith(("ss", "us", "is", "as", "'s", "’s")))
 
 
 def product_nouns(catalog: Catalog) -> frozenset[str]:
