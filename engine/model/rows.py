@@ -154,12 +154,14 @@ def attention_chunks(
                            torch.nn.functional.pad(probs, (0, pad)))
 
 
-def _global_rows(queries: list[Tensor], keys_at: Callable[[slice], Tensor], n: int,
+def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tensor], n: int,
                  width: int) -> list[tuple[Tensor, Tensor]]:
     """A global row sees all n keys; it is kept as its `width` keys of most head-averaged attention.
 
     Two passes over the keys, KEY_BLOCK at a time: the softmax's running maximum and sum per head
-    first, then each block's probabilities, merged into the rows' running top keys. Each block's keys
+    first, then each block's head-averaged probabilities, merged into the rows' running top keys. Only
+    the kept keys' probabilities per head are computed at the end, from their projections: carrying
+    (h, c, width + KEY_BLOCK) per block through the merge was most of the second pass. Each block's keys
     are projected once per pass for every chunk of rows (`queries`: global rows are at most the global
     budget, so their kept keys are small). Returns per chunk the kept keys (c, K) in position order and
     their probabilities (h, c, K), K = min(width, n)."""
@@ -175,27 +177,28 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[slice], Tensor], n: i
             new_top = torch.maximum(tops[i], scores.amax(dim=-1))
             totals[i] = totals[i] * torch.exp(tops[i] - new_top) + torch.exp(scores - new_top[..., None]).sum(dim=-1)
             tops[i] = new_top
-    kept = [(torch.zeros(q.shape[0], 0, dtype=torch.long, device=q.device), q.new_zeros(q.shape[1], q.shape[0], 0))
-            for q in queries]
+
+    def probabilities(i: int, scores: Tensor) -> Tensor:  # (h, c, m) scores -> this pass's probabilities
+        return torch.exp(scores - tops[i][..., None]) / totals[i][..., None]
+
+    kept = [(torch.zeros(q.shape[0], 0, dtype=torch.long, device=q.device), q.new_zeros(q.shape[0], 0))
+            for q in queries]  # per chunk: kept positions (c, K) and their head-averaged probabilities
     for block in blocks:
         k = keys_at(block)
         for i, q in enumerate(queries):
-            h, c = q.shape[1], q.shape[0]
-            scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)
-            probs = torch.exp(scores - tops[i][..., None]) / totals[i][..., None]  # (h, c, B)
-            positions = torch.arange(block.start, block.stop, device=q.device).expand(c, -1)  # (c, B)
-            kept_keys = torch.cat([kept[i][0], positions], dim=1)
-            kept_probs = torch.cat([kept[i][1], probs], dim=2)
+            mean = probabilities(i, torch.einsum("chd,nhd->hcn", q, k)).mean(dim=0)  # (c, B)
+            positions = torch.arange(block.start, block.stop, device=q.device).expand(q.shape[0], -1)  # (c, B)
+            kept_keys, kept_mean = torch.cat([kept[i][0], positions], dim=1), torch.cat([kept[i][1], mean], dim=1)
             if kept_keys.shape[1] > width:
-                best = torch.topk(kept_probs.mean(dim=0), width, dim=-1).indices  # (c, width)
-                kept_keys = kept_keys.gather(1, best)
-                kept_probs = kept_probs.gather(2, best[None].expand(h, -1, -1))
-            kept[i] = (kept_keys, kept_probs)
+                best = torch.topk(kept_mean, width, dim=-1).indices  # (c, width)
+                kept_keys, kept_mean = kept_keys.gather(1, best), kept_mean.gather(1, best)
+            kept[i] = (kept_keys, kept_mean)
     out = []
-    for kept_keys, kept_probs in kept:
-        order = kept_keys.argsort(dim=-1)
-        h = kept_probs.shape[0]
-        out.append((kept_keys.gather(1, order), kept_probs.gather(2, order[None].expand(h, -1, -1))))
+    for i, (q, (kept_keys, _)) in enumerate(zip(queries, kept)):
+        kept_keys = kept_keys.sort(dim=-1).values  # (c, K) in position order
+        c, K = kept_keys.shape
+        k = keys_at(kept_keys.reshape(-1)).view(c, K, *q.shape[1:])  # (c, K, h, dh)
+        out.append((kept_keys, probabilities(i, torch.einsum("chd,ckhd->hck", q, k))))
     return out
 
 
