@@ -72,6 +72,23 @@ def test_evidence_spans_are_words_of_the_text_and_normalized():
         assert s.text in {"Norvik", "shipped", "Trailblazer", "jacket", "quickly", "was", "warm"}
 
 
+def test_a_word_weighs_all_its_pieces_however_many_keys_are_lighter():
+    # "Trailblazer" is three word pieces; its last one is lighter than 70 other words, yet it counts.
+    filler = " ".join(f"word{i}" for i in range(70))
+    text = f"Norvik makes the Trailblazer and sturdy boots. {filler}"
+    tokenizer = load_tokenizer(registry.resolve(None) / "tokenizer.json")
+    tokens = tokenize_document(text, tokenizer)
+    trail = text.index("Trailblazer")
+    pieces = [p for p in range(tokens.n_tokens) if trail <= tokens.offsets[p, 0] < trail + len("Trailblazer")]
+    assert len(pieces) >= 2
+    sturdy = int(np.flatnonzero(tokens.offsets[:, 0] == text.index("sturdy"))[0])
+    weights = {p: 0.006 for p in range(tokens.n_tokens)}
+    weights.update({pieces[0]: 0.011, sturdy: 0.012})
+    weights.update({p: 0.005 for p in pieces[1:]})
+    [span] = evidence_spans(tokens, weights, (0, 6), top=1)
+    assert span.text == "Trailblazer"
+
+
 def test_global_rows_over_several_key_blocks_keep_the_strongest_keys_exactly(monkeypatch):
     from brandscan.engine.model import rows as rows_module
 

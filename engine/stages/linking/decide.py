@@ -174,7 +174,7 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
                                 len(shown_rows),
                                 LocalKeys.of(tokens.n_tokens, states.window, state.encoded.global_positions))
     global_set = set(state.encoded.global_positions.tolist())
-    words_of = EvidenceWords(tokens)
+    words_of = EvidenceWords.of(tokens)
     out = [sense_mention(c, span, float(p), keep_it, tokens, weights, global_set, options, words_of)
            for c, span, p, keep_it in zip(aliases, spans, p_brand, keep)]
     out += [ranked_mention(tokens, queries[qi], query_candidates[qi], entities, choices[qi], weights, options,

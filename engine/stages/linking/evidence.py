@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from brandscan.engine.stable import WEIGHT_DECIMALS, rounded
 from brandscan.engine.stages.linking.attribution import RowWeights
 from brandscan.engine.stages.linking.features import RowMass, row_mass
 from brandscan.engine.text.passages import TokenizedDocument
-from brandscan.engine.text.words import STOPWORDS, word_around
+from brandscan.engine.text.words import STOPWORDS
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,38 +105,52 @@ def merge_rows(rows: RowWeights, positions: range) -> tuple[np.ndarray, np.ndarr
 
 
 _WORDISH = re.compile(r"\w")
+_ALNUM_RUN = re.compile(r"[^\W_]+")  # letters and digits: what text.words.word_around grows a piece over
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class EvidenceWords:
-    """The word each key position stands for as evidence (its character span), or none (a special token,
-    punctuation, a stopword), remembered for one document in two arrays: neighbouring rows share most
-    of their keys, so a position is grown to its word in Python once, and each row reads its keys'
-    words as a vector (a Python call per key was most of the evidence cost on long documents)."""
+    """The word each position of a document stands for as evidence (its character span), or none (a
+    special token, punctuation, a stopword). Found for every position at once: a piece grows to the run of
+    letters and digits its first and last characters sit in (text.words.word_around, which a Python call
+    per position made most of the evidence cost), then each distinct word is checked once."""
 
-    tokens: TokenizedDocument
-    start: np.ndarray = field(init=False)  # (n,) word start; NO_WORD for none, UNREAD before first asked
-    end: np.ndarray = field(init=False)  # (n,) word end
+    start: np.ndarray  # (n,) word start; NO_WORD where the position is no evidence word
+    end: np.ndarray  # (n,) word end
 
-    NO_WORD = -1
-    UNREAD = -2
+    NO_WORD: ClassVar[int] = -1
 
-    def __post_init__(self) -> None:
-        n = len(self.tokens.is_special)
-        self.start = np.full(n, self.UNREAD, dtype=np.int64)
-        self.end = np.zeros(n, dtype=np.int64)
+    @classmethod
+    def of(cls, tokens: TokenizedDocument) -> EvidenceWords:
+        text = tokens.text
+        runs = np.array([m.span() for m in _ALNUM_RUN.finditer(text)], dtype=np.int64).reshape(-1, 2)
+        first = tokens.offsets[:, 0].astype(np.int64)
+        last = tokens.offsets[:, 1].astype(np.int64)
+        piece = (last > first) & ~np.asarray(tokens.is_special, dtype=bool)
+        start = np.where(piece, _run_edge(runs, first, 0), first)  # grown back from an alphanumeric first char
+        end = np.where(piece, _run_edge(runs, last - 1, 1), last)  # and on from an alphanumeric last char
+        ids = start * (len(text) + 1) + end
+        words = np.unique(ids[piece])
+        good = np.array([w for w in words.tolist() if _is_evidence_word(text, *divmod(w, len(text) + 1))],
+                        dtype=np.int64)
+        ok = piece & np.isin(ids, good)
+        return cls(np.where(ok, start, cls.NO_WORD), np.where(ok, end, 0))
 
-    def spans(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(starts, ends) of the words at `positions`; a start of NO_WORD where there is none."""
-        text, offsets = self.tokens.text, self.tokens.offsets
-        for position in np.unique(positions[self.start[positions] == self.UNREAD]).tolist():
-            start, end = self.NO_WORD, 0
-            if not self.tokens.is_special[position]:
-                start, end = word_around(text, int(offsets[position, 0]), int(offsets[position, 1]))
-                if not _WORDISH.search(text[start:end]) or text[start:end].lower() in STOPWORDS:
-                    start, end = self.NO_WORD, 0
-            self.start[position], self.end[position] = start, end
-        return self.start[positions], self.end[positions]
+
+def _run_edge(runs: np.ndarray, positions: np.ndarray, side: int) -> np.ndarray:
+    """For each character position: the start (side 0) or end (side 1) of the run of letters and digits
+    holding it, or the position itself (its end: position + 1) where it is in none."""
+    own = positions + side
+    if not len(runs):
+        return own
+    i = np.maximum(np.searchsorted(runs[:, 0], positions, side="right") - 1, 0)
+    inside = (runs[i, 0] <= positions) & (positions < runs[i, 1])
+    return np.where(inside, runs[i, side], own)
+
+
+def _is_evidence_word(text: str, start: int, end: int) -> bool:
+    word = text[start:end]
+    return bool(_WORDISH.search(word)) and word.lower() not in STOPWORDS
 
 
 def evidence_spans(
@@ -145,38 +160,26 @@ def evidence_spans(
     """Key weights -> the `top` heaviest words (word pieces merged), normalized to sum to 1.
 
     `exclude` is the candidate's own character span: attention to itself is no evidence. Special
-    tokens, punctuation and stopwords are skipped. `words_of` carries the words already found over a
-    document's calls.
+    tokens, punctuation and stopwords are skipped. A word's weight sums its pieces' among the row's keys.
+    `words_of` is the document's EvidenceWords, found once for all of its calls.
     """
     text = tokens.text
-    words_of = words_of or EvidenceWords(tokens)
+    words_of = words_of or EvidenceWords.of(tokens)
     keys, values = _rounded(weights)
-    # Only the heaviest keys can make the top words: the heaviest 8 x top are read first; when they
-    # hold fewer than `top` words (all special tokens, stopwords or the candidate itself), four times as
-    # many, then every key. A word's weight sums its pieces' among the keys read. Each round's order is a
-    # prefix of the next one's, so a round reads on from where the last stopped.
-    starts, ends = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = np.zeros(0, dtype=np.int64)
-    for k in (max(64, 8 * top), max(256, 32 * top), len(keys)):
-        read = len(order)
-        order = _heaviest(keys, values, k)
-        s, e = words_of.spans(keys[order[read:]])
-        starts, ends = np.concatenate([starts, s]), np.concatenate([ends, e])
-        read = len(order)
-        keep = (starts != EvidenceWords.NO_WORD) & ~((starts < exclude[1]) & (exclude[0] < ends))
-        if len(np.unique(starts[keep])) >= top or read >= len(keys):
-            break
-    word_ids = starts[keep] * (len(text) + 1) + ends[keep]
-    _, first, inverse = np.unique(word_ids, return_index=True, return_inverse=True)
-    # Summed in key order, heaviest first, as the pieces were read.
-    sums = np.bincount(inverse, weights=values[order][keep], minlength=len(first))
-    word_starts, word_ends = starts[keep][first], ends[keep][first]
-    # Rounded before ranking, ties to the earlier word: the choice must not hang on the last bits.
-    best = np.lexsort((word_ends, word_starts, -rounded(sums, WEIGHT_DECIMALS)))[:top]
+    starts, ends = words_of.start[keys], words_of.end[keys]
+    keep = (starts != EvidenceWords.NO_WORD) & ~((starts < exclude[1]) & (exclude[0] < ends))
+    if not keep.any():
+        return ()
+    words, inverse = np.unique(starts[keep] * (len(text) + 1) + ends[keep], return_inverse=True)
+    sums = np.bincount(inverse, weights=values[keep], minlength=len(words))
+    word_starts, word_ends = np.divmod(words, len(text) + 1)
+    # Rounded before ranking, ties to the earlier word (words are in text order): the choice must not hang
+    # on the last bits.
+    best = np.argsort(-rounded(sums, WEIGHT_DECIMALS), kind="stable")[:top]
     total = float(sums[best].sum())
     if total <= 0:
         return ()
-    best = best[np.argsort(word_starts[best], kind="stable")]
+    best = np.sort(best)  # in text order
     return tuple(WeightedSpan(s, e, text[s:e], w / total)
                  for s, e, w in zip(word_starts[best].tolist(), word_ends[best].tolist(), sums[best].tolist()))
 
@@ -189,13 +192,3 @@ def _rounded(weights: dict[int, float] | tuple[np.ndarray, np.ndarray]) -> tuple
     else:
         keys, values = weights
     return keys, rounded(values, WEIGHT_DECIMALS)
-
-
-def _heaviest(keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k heaviest keys, heaviest first, ties to the lower position. A row holds w + g keys
-    and the first round reads 64: partition, then sort only what can be among the k."""
-    chosen = np.arange(len(values))
-    if k < len(values):
-        cut = np.partition(values, len(values) - k)[len(values) - k]  # the k-th largest weight
-        chosen = np.flatnonzero(values >= cut)
-    return chosen[np.lexsort((keys[chosen], -values[chosen]))][:k]
