@@ -55,15 +55,6 @@ def opens_sentence(text: str, start: int) -> bool:
     return j < 0 or text[j] in SENTENCE_INITIAL_AFTER
 
 
-def word_around(text: str, start: int, end: int) -> tuple[int, int]:
-    """Grow a word piece text[start:end] to its whole word (letters and digits either side)."""
-    while start > 0 and (text[start - 1].isalnum()) and text[start:end][:1].isalnum():
-        start -= 1
-    while end < len(text) and text[end].isalnum() and text[end - 1:end].isalnum():
-        end += 1
-    return start, end
-
-
 ARTICLES = frozenset(["a", "an", "the"])
 PREPOSITIONS = frozenset(["in", "on", "at", "from", "of", "to", "into", "across", "along", "up", "down", "over",
                           "near", "through", "under", "above", "beside", "by", "around", "towards", "toward"])

@@ -105,15 +105,15 @@ def merge_rows(rows: RowWeights, positions: range) -> tuple[np.ndarray, np.ndarr
 
 
 _WORDISH = re.compile(r"\w")
-_ALNUM_RUN = re.compile(r"[^\W_]+")  # letters and digits: what text.words.word_around grows a piece over
+_ALNUM_RUN = re.compile(r"[^\W_]+")  # a run of letters and digits: the word a word piece belongs to
 
 
 @dataclass(frozen=True, eq=False)
 class EvidenceWords:
     """The word each position of a document stands for as evidence (its character span), or none (a
-    special token, punctuation, a stopword). Found for every position at once: a piece grows to the run of
-    letters and digits its first and last characters sit in (text.words.word_around, which a Python call
-    per position made most of the evidence cost), then each distinct word is checked once."""
+    special token, punctuation, a stopword). Found for every position at once: a piece grows to the runs of
+    letters and digits its first and last characters sit in (growing each position in Python was most of
+    the evidence cost on long documents), then each distinct word is checked once."""
 
     start: np.ndarray  # (n,) word start; NO_WORD where the position is no evidence word
     end: np.ndarray  # (n,) word end
