@@ -72,6 +72,32 @@ def test_evidence_spans_are_words_of_the_text_and_normalized():
         assert s.text in {"Norvik", "shipped", "Trailblazer", "jacket", "quickly", "was", "warm"}
 
 
+def test_evidence_words_are_whole_words_and_skip_stopwords_and_punctuation():
+    from brandscan.engine.stages.linking.evidence import EvidenceWords
+    from brandscan.engine.text.words import STOPWORDS
+
+    text = "The café's e-mail: snake_case C3PO sold 2.7m units — it's Ünïcode, and THE end. 🙂 Trailblazer!"
+    tokens = tokenize_document(text, load_tokenizer(registry.resolve(None) / "tokenizer.json"))
+    words = EvidenceWords.of(tokens)
+    for p in range(tokens.n_tokens):
+        a, b = (int(x) for x in tokens.offsets[p])
+        expected = None
+        if not tokens.is_special[p] and b > a:
+            # the piece grown over letters and digits at either end, as a reader would take the word
+            while a > 0 and text[a - 1].isalnum() and text[a].isalnum():
+                a -= 1
+            while b < len(text) and text[b].isalnum() and text[b - 1].isalnum():
+                b += 1
+            word = text[a:b]
+            if any(c.isalnum() or c == "_" for c in word) and word.lower() not in STOPWORDS:
+                expected = (a, b)
+        got = None if words.start[p] == EvidenceWords.NO_WORD else (int(words.start[p]), int(words.end[p]))
+        assert got == expected, (p, text[tokens.offsets[p, 0]:tokens.offsets[p, 1]], got, expected)
+    found = {text[s:e] for s, e in zip(words.start, words.end) if s != EvidenceWords.NO_WORD}
+    assert {"café", "Trailblazer", "C3PO", "Ünïcode", "snake", "case"} <= found
+    assert not found & {"The", "THE", "and", ":", "—"}
+
+
 def test_a_word_weighs_all_its_pieces_however_many_keys_are_lighter():
     # "Trailblazer" is three word pieces; its last one is lighter than 70 other words, yet it counts.
     filler = " ".join(f"word{i}" for i in range(70))

@@ -123,29 +123,34 @@ class EvidenceWords:
     @classmethod
     def of(cls, tokens: TokenizedDocument) -> EvidenceWords:
         text = tokens.text
-        runs = np.array([m.span() for m in _ALNUM_RUN.finditer(text)], dtype=np.int64).reshape(-1, 2)
+        runs = np.fromiter((x for m in _ALNUM_RUN.finditer(text) for x in m.span()), dtype=np.int64).reshape(-1, 2)
         first = tokens.offsets[:, 0].astype(np.int64)
         last = tokens.offsets[:, 1].astype(np.int64)
         piece = (last > first) & ~np.asarray(tokens.is_special, dtype=bool)
-        start = np.where(piece, _run_edge(runs, first, 0), first)  # grown back from an alphanumeric first char
-        end = np.where(piece, _run_edge(runs, last - 1, 1), last)  # and on from an alphanumeric last char
+        start, alnum_first = _run_edge(runs, first, 0)  # grown back from an alphanumeric first character
+        end, alnum_last = _run_edge(runs, last - 1, 1)  # and on from an alphanumeric last character
         ids = start * (len(text) + 1) + end
-        words = np.unique(ids[piece])
-        good = np.array([w for w in words.tolist() if _is_evidence_word(text, *divmod(w, len(text) + 1))],
-                        dtype=np.int64)
-        ok = piece & np.isin(ids, good)
+        # A grown word holds a letter or digit, so only a short one can be a stopword; a piece with neither
+        # end alphanumeric (punctuation) is checked whole. Each distinct word is read once.
+        check = piece & (~(alnum_first | alnum_last) | (end - start <= _LONGEST_STOPWORD))
+        bad = np.array([w for w in np.unique(ids[check]).tolist()
+                        if not _is_evidence_word(text, *divmod(w, len(text) + 1))], dtype=np.int64)
+        ok = piece & ~np.isin(ids, bad)
         return cls(np.where(ok, start, cls.NO_WORD), np.where(ok, end, 0))
 
 
-def _run_edge(runs: np.ndarray, positions: np.ndarray, side: int) -> np.ndarray:
+def _run_edge(runs: np.ndarray, positions: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     """For each character position: the start (side 0) or end (side 1) of the run of letters and digits
-    holding it, or the position itself (its end: position + 1) where it is in none."""
+    holding it, or the position itself (its end: position + 1) where it is in none; and whether it is in one."""
     own = positions + side
     if not len(runs):
-        return own
+        return own, np.zeros(len(positions), dtype=bool)
     i = np.maximum(np.searchsorted(runs[:, 0], positions, side="right") - 1, 0)
     inside = (runs[i, 0] <= positions) & (positions < runs[i, 1])
-    return np.where(inside, runs[i, side], own)
+    return np.where(inside, runs[i, side], own), inside
+
+
+_LONGEST_STOPWORD = max(len(w) for w in STOPWORDS)
 
 
 def _is_evidence_word(text: str, start: int, end: int) -> bool:
