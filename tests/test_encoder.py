@@ -211,3 +211,32 @@ def test_limits_are_enforced():
         enc(ids, torch.arange(6)[None] % 4, torch.ones(1, 6, dtype=torch.bool))
     with pytest.raises(ValueError, match="unknown encoder config keys"):
         EncoderConfig.from_dict({"hidden": 8, "windw": 4})
+
+
+def test_the_pass_keeps_each_global_querys_log_normalizer_and_rows_read_it(model):
+    # A global row's probabilities need its softmax sum over every key; the encoder's pass found it, so the
+    # rows recomputed with what the pass kept equal those that find it in a pass of their own.
+    from brandscan.engine.model.rows import row_attention
+
+    ids, pos, markers = encode_passages(model.tokenizer_file, TEXT * 5)
+    glob = torch.zeros_like(ids, dtype=torch.bool)
+    glob[0, markers[::4]] = True
+    encoder = variant(model, query_chunk=256)
+    globals_t = glob[0].nonzero()[:, 0]
+    with torch.inference_mode():
+        out = encoder(ids, pos, glob, keep_layer_inputs=2, window=8)
+        assert len(out.global_log_normalizers) == 2
+        for layer, x, normalizer in zip(encoder.layers[-2:], out.layer_inputs, out.global_log_normalizers):
+            att = layer.attention
+            h, dh = att.heads, x.shape[-1] // att.heads
+            q = att.query(x[0, globals_t]).view(-1, h, dh) / math.sqrt(dh)  # (g, h, dh)
+            k = att.key(x[0]).view(-1, h, dh)  # (n, h, dh)
+            want = torch.logsumexp(torch.einsum("ghd,nhd->hgn", q, k), dim=-1)  # (h, g)
+            assert torch.allclose(normalizer[0], want, atol=1e-4)
+            rows = torch.cat([globals_t, torch.arange(0, ids.shape[1], 9)]).unique()
+            alone = row_attention(layer.attention_of(x[0]), rows, globals_t, 8)
+            kept = row_attention(layer.attention_of(x[0], normalizer[0]), rows, globals_t, 8)
+            assert torch.equal(alone.keys, kept.keys)
+            assert torch.allclose(alone.probs, kept.probs, atol=1e-5)
+        dense = encoder(ids, pos, glob, keep_layer_inputs=1, window=1024)  # the window covers the input
+        assert dense.global_log_normalizers == ()

@@ -260,6 +260,14 @@ class GlobalQueryAttention:
         self.acc = self.acc * scale + torch.matmul(p, v)  # (B, h, g, d)
         self.m = m_new
 
+    def log_normalizer(self) -> Tensor:
+        """(B, h, g) the log of each global query's softmax sum over every key (its scores' log-sum-exp):
+        what recomputing a global row's probabilities needs first (model/rows.py), kept by the encoder so
+        that no pass over every key is made again for it."""
+        if self.lse is not None:
+            return self.lse
+        return (self.m + torch.log(self.l)).squeeze(-1)
+
     def finish(self) -> tuple[Tensor, Tensor | None]:
         if self.out is not None:
             return self.out, None

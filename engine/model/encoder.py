@@ -69,6 +69,9 @@ class EncoderOutput:
     attentions: tuple[SparseAttention, ...] | None  # one per layer
     # inputs of the last `keep_layer_inputs` layers, lowest first, each (B, n, d); () when none kept
     layer_inputs: tuple[Tensor, ...] = ()
+    # for each kept layer input, that layer's global queries' log softmax sums over every key (B, h, g), in
+    # global-position order (GlobalQueryAttention.log_normalizer); () on the dense path (short inputs)
+    global_log_normalizers: tuple[Tensor, ...] = ()
 
 
 class Embeddings(nn.Module):
@@ -153,12 +156,15 @@ class Layer(nn.Module):
         a 16-bit type (Encoder.forward's store_dtype) is read in it."""
         return self.attn_norm.weight.dtype
 
-    def attention_of(self, inputs: Tensor) -> LayerAttention:
-        """What recomputing this layer's rows over `inputs` (n, d) takes (model/rows.py, rollout)."""
+    def attention_of(self, inputs: Tensor, global_log_normalizer: Tensor | None = None) -> LayerAttention:
+        """What recomputing this layer's rows over `inputs` (n, d) takes (model/rows.py, rollout); with the
+        (h, g) log-normalizers this layer's pass kept for its global queries (EncoderOutput), a global row
+        is recomputed in one pass over the keys instead of two."""
         att, dtype = self.attention, self.compute_dtype
         if inputs.dtype == dtype:
-            return LayerAttention(inputs, att.query, att.key, att.heads)
-        return LayerAttention(inputs, lambda t: att.query(t.to(dtype)), lambda t: att.key(t.to(dtype)), att.heads)
+            return LayerAttention(inputs, att.query, att.key, att.heads, global_log_normalizer)
+        return LayerAttention(inputs, lambda t: att.query(t.to(dtype)), lambda t: att.key(t.to(dtype)), att.heads,
+                              global_log_normalizer)
 
     def finish(self, attn: Tensor, x: Tensor) -> Tensor:
         """Everything after the attention product: (B, C, d) attention heads merged, (B, C, d) input."""
@@ -200,7 +206,7 @@ class Layer(nn.Module):
     def forward_sparse(
         self, x: Tensor, layout: GlobalLayout, half: int, chunk: int, block: int, return_probs: bool,
         in_place: bool = False,
-    ) -> tuple[Tensor, SparseAttention | None]:
+    ) -> tuple[Tensor, SparseAttention | None, Tensor]:
         """The layer over the whole sequence, chunk by chunk. With `in_place` the output overwrites x
         (which the caller must not need again): a chunk's output is written once the next chunk's slab
         has been read, the last moment any query still sees that chunk's input through its window. A
@@ -242,10 +248,11 @@ class Layer(nn.Module):
         if pending is not None:
             out[:, pending[0] : pending[1]] = pending[2]
         o_glob, from_g = glob.finish()  # (B, h, g, dh)
+        log_normalizer = glob.log_normalizer()  # (B, h, g)
         scatter_global_rows(out, layout, self.finish(att.merge(o_glob), x_glob).to(out.dtype))
         if not return_probs:
-            return out, None
-        return out, finalize_probs(win_p, to_g, from_g, layout)
+            return out, None, log_normalizer
+        return out, finalize_probs(win_p, to_g, from_g, layout), log_normalizer
 
 
 def _stored(x: Tensor, dtype: torch.dtype | None) -> Tensor:
@@ -283,6 +290,7 @@ class Encoder(nn.Module):
         half = check_window(cfg.window if window is None else window)
         keep_from = len(self.layers) - keep_layer_inputs
         kept: list[Tensor] = []
+        kept_normalizers: list[Tensor] = []  # each kept layer's global log-normalizers (sparse pass only)
         n = input_ids.shape[1]
         if n and int(position_ids.max()) >= cfg.max_positions:
             raise ValueError(
@@ -314,7 +322,10 @@ class Encoder(nn.Module):
                     kept.append(x)
                 # In place unless something else holds x: the caller's hidden states, a kept input, autograd.
                 in_place = i < keep_from and hidden is None and not (torch.is_grad_enabled() and x.requires_grad)
-                x, probs = layer.forward_sparse(x, layout, half, chunk, block, output_attentions, in_place)
+                x, probs, log_normalizer = layer.forward_sparse(x, layout, half, chunk, block, output_attentions,
+                                                                in_place)
+                if i >= keep_from:
+                    kept_normalizers.append(log_normalizer)
                 if hidden is not None:
                     hidden.append(x)
                 if attentions is not None:
@@ -324,4 +335,5 @@ class Encoder(nn.Module):
             hidden_states=tuple(hidden) if hidden is not None else None,
             attentions=tuple(attentions) if attentions is not None else None,
             layer_inputs=tuple(kept),
+            global_log_normalizers=tuple(kept_normalizers),
         )

@@ -43,6 +43,9 @@ class LayerAttention:
     query: Projection
     key: Projection
     heads: int
+    # (h, g) each global query's log softmax sum over every key, as the encoder's pass found it, in the
+    # order of the global positions; None: a global row finds it in a pass of its own
+    global_log_normalizer: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -148,18 +151,22 @@ def attention_chunks(
     step = max(1, min(ROW_CHUNK, GLOBAL_SCORES // (h * KEY_BLOCK)))
     chunks = [global_rows[lo:lo + step] for lo in range(0, int(global_rows.numel()), step)]
     queries = [layer.query(x[chunk]).view(-1, h, dh) * scale for chunk in chunks]  # (c, h, dh) each
-    for chunk, (keys, probs) in zip(chunks, _global_rows(queries, keys_at, n, width)):
+    normalizers = None
+    if layer.global_log_normalizer is not None:
+        normalizers = [layer.global_log_normalizer[:, torch.searchsorted(global_positions, chunk)] for chunk in chunks]
+    for chunk, (keys, probs) in zip(chunks, _global_rows(queries, keys_at, n, width, normalizers)):
         pad = width - keys.shape[1]
         yield RowAttention(chunk, torch.nn.functional.pad(keys, (0, pad), value=-1),
                            torch.nn.functional.pad(probs, (0, pad)))
 
 
 def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tensor], n: int,
-                 width: int) -> list[tuple[Tensor, Tensor]]:
+                 width: int, log_normalizers: list[Tensor] | None = None) -> list[tuple[Tensor, Tensor]]:
     """A global row sees all n keys; it is kept as its `width` keys of most head-averaged attention.
 
     Two passes over the keys, KEY_BLOCK at a time: the softmax's running maximum and sum per head
-    first, then each block's head-averaged probabilities, merged into the rows' running top keys. Only
+    first (skipped when the encoder's pass kept each row's log-normalizer, (h, c) per chunk in
+    `log_normalizers`), then each block's head-averaged probabilities, merged into the rows' running top keys. Only
     the kept keys' probabilities per head are computed at the end, from their projections: carrying
     (h, c, width + KEY_BLOCK) per block through the merge was most of the second pass. Each block's keys
     are projected once per pass for every chunk of rows (`queries`: global rows are at most the global
@@ -168,9 +175,12 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
     if not queries:
         return []
     blocks = [slice(s, min(s + KEY_BLOCK, n)) for s in range(0, n, KEY_BLOCK)]
-    tops = [torch.full((q.shape[1], q.shape[0]), -math.inf, dtype=q.dtype, device=q.device) for q in queries]
-    totals = [torch.zeros(q.shape[1], q.shape[0], dtype=q.dtype, device=q.device) for q in queries]
-    for block in blocks:
+    if log_normalizers is not None:  # probabilities are exp(score - log-normalizer)
+        tops, totals = log_normalizers, [torch.ones_like(t) for t in log_normalizers]
+    else:
+        tops = [torch.full((q.shape[1], q.shape[0]), -math.inf, dtype=q.dtype, device=q.device) for q in queries]
+        totals = [torch.zeros(q.shape[1], q.shape[0], dtype=q.dtype, device=q.device) for q in queries]
+    for block in blocks if log_normalizers is None else ():
         k = keys_at(block)
         for i, q in enumerate(queries):
             scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)

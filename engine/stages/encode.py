@@ -16,6 +16,7 @@ from torch import Tensor
 
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.model.encoder import Encoder, Layer
+from brandscan.engine.model.rows import LayerAttention
 from brandscan.engine.stages.candidates import Candidate, find_candidates
 from brandscan.engine.stages.globals import select_global_tokens
 from brandscan.engine.stages.mentions import ExplicitMention, find_explicit
@@ -37,6 +38,14 @@ class EncodedStates:
     layer_inputs: tuple[Tensor, ...]  # inputs of the last R layers, lowest first, each (n, d)
     layers: tuple[Layer, ...]  # those R encoder layers (their row_attention)
     window: int  # the window this pass ran with
+    # per kept layer, its global queries' log softmax sums (h, g) as this pass found them; () when the
+    # pass was dense (a short document)
+    global_log_normalizers: tuple[Tensor, ...] = ()
+
+    def attention(self, i: int) -> LayerAttention:
+        """What recomputing attention rows of kept layer `i` takes (model/rows.py), with what the pass kept."""
+        normalizer = self.global_log_normalizers[i] if self.global_log_normalizers else None
+        return self.layers[i].attention_of(self.layer_inputs[i], normalizer)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +96,7 @@ class DocState:
         states = self.encoded.states
         if states is None or not states.layer_inputs:
             return self
-        encoded = replace(self.encoded, states=replace(states, layer_inputs=(), layers=()))
+        encoded = replace(self.encoded, states=replace(states, layer_inputs=(), layers=(), global_log_normalizers=()))
         return replace(self, encoded=encoded)
 
 
@@ -116,7 +125,8 @@ def encoder_pass(encoder: Encoder, tokens: TokenizedDocument, positions: np.ndar
                   torch.from_numpy(tokens.position_ids.copy())[None].to(device), mask,  # (1, n)
                   keep_layer_inputs=keep_layers, window=window, store_dtype=store)
     layers = tuple(list(encoder.layers)[len(encoder.layers) - keep_layers:])
-    return EncodedStates(out.last_hidden[0], tuple(x[0] for x in out.layer_inputs), layers, window)
+    return EncodedStates(out.last_hidden[0], tuple(x[0] for x in out.layer_inputs), layers, window,
+                         tuple(t[0] for t in out.global_log_normalizers))
 
 
 def embed_texts(texts: Sequence[str], encoder: Encoder, tokenizer: object, window: int) -> torch.Tensor:

@@ -145,14 +145,14 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
     queries, query_candidates = link_queries(tokens, state.candidates, entities, catalog)
     device = states.last_hidden.device
     globals_t = torch.as_tensor(state.encoded.global_positions, dtype=torch.long, device=device)
-    last = states.layers[-1].attention_of(states.layer_inputs[-1])
+    last = states.attention(-1)
     weights: RowWeights | None = None
     with torch.inference_mode():
         attention: RowAttention | RowMass
         if options.attribution == "rollout":
             rows = span_positions([(q.tok_start, q.tok_end) for q in queries] + spans, device)
             attention = row_attention(last, rows, globals_t, states.window)
-            layers = [layer.attention_of(x) for layer, x in zip(states.layers, states.layer_inputs)]
+            layers = [states.attention(i) for i in range(len(states.layers))]
             weights = rollout_rows(layers[-options.rollout_layers:], rows, globals_t, states.window, top=attention)
         else:
             # The head reads only each query row's mass per brand: reduced chunk by chunk, nothing kept.
