@@ -9,7 +9,8 @@ keys are plain projections of its input: Layer.row_attention (encoder.py) builds
 from its own projections, and the recomputed rows equal the encoder's own.
 
 A global query row attends to every key; such rows (ambiguous aliases that are anchors themselves)
-are computed over all n keys, a block at a time, and kept sparse as their top `w + 1 + g` keys.
+are computed over all n keys, a block at a time, and kept sparse as their top `w + 1 + g` keys. Their
+softmax sums come from the encoder's own pass when it kept them (LayerAttention.global_log_normalizer).
 """
 from __future__ import annotations
 
@@ -166,8 +167,8 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
 
     Two passes over the keys, KEY_BLOCK at a time: the softmax's running maximum and sum per head
     first (skipped when the encoder's pass kept each row's log-normalizer, (h, c) per chunk in
-    `log_normalizers`), then each block's head-averaged probabilities, merged into the rows' running top keys. Only
-    the kept keys' probabilities per head are computed at the end, from their projections: carrying
+    `log_normalizers`), then each block's head-averaged probabilities, merged into the rows' running
+    top keys. Only the kept keys' per-head probabilities are computed at the end: carrying
     (h, c, width + KEY_BLOCK) per block through the merge was most of the second pass. Each block's keys
     are projected once per pass for every chunk of rows (`queries`: global rows are at most the global
     budget, so their kept keys are small). Returns per chunk the kept keys (c, K) in position order and
@@ -178,15 +179,7 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
     if log_normalizers is not None:  # probabilities are exp(score - log-normalizer)
         tops, totals = log_normalizers, [torch.ones_like(t) for t in log_normalizers]
     else:
-        tops = [torch.full((q.shape[1], q.shape[0]), -math.inf, dtype=q.dtype, device=q.device) for q in queries]
-        totals = [torch.zeros(q.shape[1], q.shape[0], dtype=q.dtype, device=q.device) for q in queries]
-    for block in blocks if log_normalizers is None else ():
-        k = keys_at(block)
-        for i, q in enumerate(queries):
-            scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)
-            new_top = torch.maximum(tops[i], scores.amax(dim=-1))
-            totals[i] = totals[i] * torch.exp(tops[i] - new_top) + torch.exp(scores - new_top[..., None]).sum(dim=-1)
-            tops[i] = new_top
+        tops, totals = _softmax_sums(queries, keys_at, blocks)
 
     def probabilities(i: int, scores: Tensor) -> Tensor:  # (h, c, m) scores -> this pass's probabilities
         return torch.exp(scores - tops[i][..., None]) / totals[i][..., None]
@@ -210,6 +203,22 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
         k = keys_at(kept_keys.reshape(-1)).view(c, K, *q.shape[1:])  # (c, K, h, dh)
         out.append((kept_keys, probabilities(i, torch.einsum("chd,ckhd->hck", q, k))))
     return out
+
+
+def _softmax_sums(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tensor],
+                  blocks: list[slice]) -> tuple[list[Tensor], list[Tensor]]:
+    """Per chunk of global rows, each row's largest score and its softmax sum relative to it, (h, c) each,
+    from one pass over the key blocks (a running maximum and sum)."""
+    tops = [torch.full((q.shape[1], q.shape[0]), -math.inf, dtype=q.dtype, device=q.device) for q in queries]
+    totals = [torch.zeros(q.shape[1], q.shape[0], dtype=q.dtype, device=q.device) for q in queries]
+    for block in blocks:
+        k = keys_at(block)
+        for i, q in enumerate(queries):
+            scores = torch.einsum("chd,nhd->hcn", q, k)  # (h, c, B)
+            new_top = torch.maximum(tops[i], scores.amax(dim=-1))
+            totals[i] = totals[i] * torch.exp(tops[i] - new_top) + torch.exp(scores - new_top[..., None]).sum(dim=-1)
+            tops[i] = new_top
+    return tops, totals
 
 
 def _local_chunks(rows: np.ndarray, window: int) -> Iterator[tuple[int, int, bool]]:
