@@ -79,6 +79,12 @@ def test_this_or_that_before_a_verb_in_s_opens_no_phrase():
     assert got == ["the app", "the two", "this process", "that news", "this bus", "Those jackets"]
 
 
+def test_a_phrase_headed_by_a_brand_name_in_lower_case_cannot_be_that_brand():
+    text = "Apple sells phones. I ate the apple and the red apples; the phone is fine."
+    got = {c.text: c.not_brands for c in run(text) if c.kind in ("nominal", "product")}
+    assert got == {"the apple": ("apple",), "the red apples": (), "the phone": ()}
+
+
 def test_a_contracted_pronoun_or_auxiliary_ends_the_phrase():
     text = ("They were the best company I'd ever dealt with, and you're right that they've grown. "
             "It was the best shell I’ve owned; the firm we're with is fine and the shop it's in is shut.")

@@ -52,6 +52,16 @@ def test_apple_pie_and_amazon_rainforest_rejected(linking):
     assert all(m.brand is None for m in run(linking, text))
 
 
+def test_a_brand_name_written_as_a_common_noun_is_not_the_brand(linking):
+    # The encoder is uncased: "the summit" and "the Summit" are one input to it; the matcher's case rule
+    # decides, and the linker keeps to it.
+    text = ("I've had the Summit Flarecore stove for six years and Summit's service is good. The summit of "
+            "Snowdon is less reliable, and the company behind the stove has never let me down.")
+    got = {m.text: m for m in run(linking, text, catalog=MINIMAL) if m.kind not in ("explicit", "alias", "product")}
+    assert "The summit" not in got or got["The summit"].brand is None
+    assert got["the company"].brand == "summit"
+
+
 def test_we_in_a_transcript_turn(linking):
     text = "Jane Roe, CFO, Acme: We grew revenue and our margins improved."
     got = [(m.text, m.brand) for m in run(linking, text) if m.kind == "pronoun"]

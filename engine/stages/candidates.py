@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.stages.mentions import ExplicitMention
+from brandscan.engine.stages.mentions import ExplicitMention, brand_entries, is_single_word
 
 CandidateKind = Literal["pronoun", "nominal", "product", "alias"]
 
@@ -92,6 +92,7 @@ class Candidate:
     explicit: ExplicitMention | None = None  # the ambiguous explicit mention, for kind "alias"
     in_turn: bool = False  # inside a speaker turn ("Jane Roe, CFO, Acme: ...")
     speaker: str | None = None  # the brand the enclosing turn's label names (or --author outside turns)
+    not_brands: tuple[str, ...] = ()  # brands it cannot be: its head is their name as a common word
 
 
 @dataclass(frozen=True)
@@ -181,13 +182,16 @@ def find_candidates(
         out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", "plural", person=1,
                              in_turn=in_turn, speaker=speaker))
     products = product_nouns(catalog)
+    common = common_word_names(catalog)
     for start, end, noun in noun_phrases(text):
         if taken.overlaps(start, end):
             continue
         in_turn, speaker = turn_of(start)
         kind: CandidateKind = "product" if noun in products else "nominal"
+        # The head as written: a lower-case "orchard" is the common word the brand Orchard is named after.
+        lower_head = text[end - len(noun):end] == noun
         out.append(Candidate(start, end, text[start:end], kind, "singular", noun=noun, in_turn=in_turn,
-                             speaker=speaker))
+                             speaker=speaker, not_brands=common.get(noun, ()) if lower_head else ()))
     for m in explicit:
         if m.ambiguous:
             out.append(Candidate(m.start, m.end, m.text, "alias", None, (m.brand,), explicit=m))
@@ -255,6 +259,20 @@ def _verb_after_singular_demonstrative(determiner: str, w: str) -> bool:
     a conjunction ("that connects", "this means"): no noun phrase opens there."""
     return (determiner.lower() in ("this", "that") and w.endswith("s") and w not in SINGULAR_IN_S
             and not w.endswith(("ss", "us", "is", "as", "'s", "’s")))
+
+
+def common_word_names(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """Lower-cased one-word brand names and aliases matched only as written (ambiguous or short: "Orchard",
+    "Summit") -> their brands. The matcher reads a lower-case "orchard" as no mention of Orchard; a noun
+    phrase headed by it ("the orchard", "the summit of Snowdon") is the common word too. The model cannot
+    tell: the encoder is uncased, so "the orchard" and "the Orchard" are the same input to it."""
+    out: dict[str, list[str]] = {}
+    for brand in catalog.brands:
+        for entry in brand_entries(brand):
+            if entry.kind in ("explicit", "alias") and entry.case_sensitive and is_single_word(entry.text) \
+                    and entry.text != entry.text.lower():
+                out.setdefault(entry.text.lower(), []).append(brand.id)
+    return {word: tuple(dict.fromkeys(ids)) for word, ids in out.items()}
 
 
 def product_nouns(catalog: Catalog) -> frozenset[str]:

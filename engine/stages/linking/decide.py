@@ -254,7 +254,8 @@ def rank_query(c: Candidate, span: tuple[int, int], entities: Entities, words: d
     """The head's query for a candidate: the brands its form allows, the nearest MAX_ENTITIES of
     them by anchor distance (in entity order); None when no brand fits. `distances` is the candidate's
     row of anchor_distances."""
-    allowed = np.array([i for i, b in enumerate(entities.brands) if not c.brands or b in c.brands], dtype=np.int64)
+    allowed = np.array([i for i, b in enumerate(entities.brands)
+                        if (not c.brands or b in c.brands) and b not in c.not_brands], dtype=np.int64)
     if not len(allowed):
         return None
     nearest = allowed[np.lexsort((allowed, distances[allowed]))[:MAX_ENTITIES]]  # ties to the earlier brand
