@@ -37,9 +37,10 @@ def linking_head(
     model: str | None = typer.Option(None, "--model", envvar="BRANDSCAN_MODEL", help="Base model name or directory."),
     examples: Path | None = typer.Option(
         None, "--examples", help="Folder of encoded examples, one file per document form, named by the hash of its "
-                                 "text, the catalogue entries it names, the encoder and the feature names: a form found "
-                                 "there is read instead of encoded, so a grown corpus encodes only its new forms "
-                                 "(empty the folder after changing candidate or feature code)."),
+                                 "text, the catalogue entries it names, the encoder, the feature names and the source "
+                                 "of the code that makes examples: a form found there is read instead of encoded, so a "
+                                 "grown corpus encodes only its new forms, and changed candidate or feature code "
+                                 "encodes every form again."),
 ) -> None:
     """Train the linking head on the states of the frozen linking encoder; write it with a training card."""
     import json
@@ -57,7 +58,7 @@ def linking_head(
     from brandscan.evaluation.datasets.gap import read_gap
     from brandscan.evaluation.linking_runs import evaluate_gap
     from brandscan.training.brand_training import refuse_dev
-    from brandscan.training.example_cache import ExampleCache, file_sha256
+    from brandscan.training.example_cache import ExampleCache, file_sha256, source_sha256
     from brandscan.training.linking_head import (
         Batchable,
         HeadTrainConfig,
@@ -81,7 +82,7 @@ def linking_head(
         print(line, file=sys.stderr, flush=True)
 
     started = time.perf_counter()
-    base = [FEATURES, SENSE_FEATURES, str(source_dir), window, budget,
+    base = [FEATURES, SENSE_FEATURES, str(source_dir), window, budget, source_sha256(),
             *(file_sha256(source_dir / f) for f in (ADAPTER_FILE, "adapter.json") if (source_dir / f).is_file())]
     cache = ExampleCache(examples, base)
     train_examples, held_examples, sources = _encode(brands, gap, renamed, distance, held_out, seed, max_documents,

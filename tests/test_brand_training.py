@@ -147,3 +147,16 @@ def test_train_linking_head_learns_from_the_engine_candidates_and_loads(tmp_path
     assert grown.exit_code == 0, grown.output
     added = len(list(examples.glob("*.pt"))) - first
     assert 1 <= added <= 2 and f"examples: {first} forms read from {examples}, {added} encoded" in grown.output
+
+
+def test_the_example_cache_is_keyed_by_the_code_that_makes_examples(tmp_path):
+    # A form cached under other candidate or feature code is never read back: its inputs are not the analyzer's.
+    from brandscan.training.example_cache import EXAMPLE_MODULES, ExampleCache, source_sha256
+
+    made = []
+    assert source_sha256() == source_sha256(EXAMPLE_MODULES)
+    assert source_sha256(EXAMPLE_MODULES[:1]) != source_sha256(EXAMPLE_MODULES[:2])
+    for code, expected in ((source_sha256(), 1), (source_sha256(), 1), ("other code", 2)):
+        cache = ExampleCache(tmp_path, ["features", code])
+        assert cache.get(["form"], lambda: made.append(1) or "examples") == "examples"
+        assert len(made) == expected

@@ -4,8 +4,9 @@ through the encoder again."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +17,28 @@ from brandscan.engine.stages.mentions import brand_entries
 from brandscan.evaluation.brand_marks import BrandDoc
 
 T = TypeVar("T")
+
+
+# The code that decides what a document form's examples hold (matching, candidates, turns, features, the
+# reader of the marks, augmentation): a change to any of it (a candidate rule, say) makes every cached form
+# stale, and a stale form would train the head on inputs the analyzer no longer makes.
+EXAMPLE_MODULES = (
+    "brandscan.engine.stages.candidates", "brandscan.engine.stages.mentions", "brandscan.engine.stages.globals",
+    "brandscan.engine.stages.encode", "brandscan.engine.stages.linking.decide",
+    "brandscan.engine.stages.linking.features", "brandscan.engine.stages.linking.profiles",
+    "brandscan.engine.stages.linking.sense", "brandscan.engine.text.passages", "brandscan.engine.text.lexicon",
+    "brandscan.evaluation.brand_marks", "brandscan.training.linking_head", "brandscan.training.brand_augment",
+)
+
+
+def source_sha256(modules: Sequence[str] = EXAMPLE_MODULES) -> str:
+    """One hash of the source files of `modules`: part of an example cache's base."""
+    digest = hashlib.sha256()
+    for name in modules:
+        module_file = importlib.import_module(name).__file__
+        assert module_file is not None
+        digest.update(Path(module_file).read_bytes())
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path) -> str:
