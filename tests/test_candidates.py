@@ -66,6 +66,13 @@ def test_a_word_in_s_before_an_object_is_a_verb_that_ends_the_phrase():
     assert got == ["The airline", "the firm", "the phone makers", "the Channel Islands", "the company"]
 
 
+def test_a_word_in_s_before_a_complement_is_a_verb_that_ends_the_phrase():
+    text = ("The regional carrier relies on Leeds, the shares now trade high, the chain serves it well, the "
+            "group warns that costs rise, the carrier reports to Leeds, and the aluminium cans are fine.")
+    got = [c.text for c in run(text) if c.kind != "pronoun"]
+    assert got == ["The regional carrier", "the shares", "the chain", "the group", "the carrier", "the aluminium cans"]
+
+
 def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
     text = "Delta said the brand behind it grew; the carrier once sent me vouchers, and the shop ever lost none."
     got = [c.text for c in run(text) if c.kind != "pronoun"]

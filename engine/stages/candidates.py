@@ -65,6 +65,15 @@ _CLITIC = re.compile(r"['’](?:s|ve|d|re|ll|m)$", re.I)
 # record summer", "the firm employs 300"), not a plural head ("the phone makers said").
 # "that" is left out: after a plural it opens a relative clause more often ("the routes that ...").
 OBJECT_OPENERS = frozenset("a an the its their his her our my your this these those every some no".split())
+# Words that follow a verb far more often than a plural head ("the airline relies on", "the shares trade at",
+# "the carrier reports to", "the firm warns that", "the chain serves it"): object pronouns, the particles
+# and prepositions that open a verb's complement, degree adverbs and number words. On the corpus's train
+# split they end 242 of the 355 marked phrases that ran on into a verb, and wrongly cut 4 of the 121 that end in a
+# plural head ("the aluminium cans are"); "from", "is" and punctuation, which follow both alike, are not listed.
+COMPLEMENT_OPENERS = frozenset("""
+it me you him them us to on that about in at for with as up out over into onto between off across through
+around against toward towards most more less exactly roughly nearly almost again where what how
+one two three four five six seven eight nine ten twelve twenty hundred thousand million""".split())
 _NEXT_WORD = re.compile(r" ([\w’']+)")  # the word after one space
 
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
@@ -242,11 +251,15 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
 
 
 def _verb_before_object(text: str, word: re.Match[str], w: str) -> bool:
-    """A later word in -s followed by an object's first word (a determiner, a possessive or a number)."""
+    """A later word in -s followed by an object's or a complement's first word (a determiner, a possessive, a
+    number, an object pronoun, a particle or preposition, a degree adverb: COMPLEMENT_OPENERS)."""
     if not w.endswith("s") or w.endswith(("ss", "'s", "’s")) or not word.group()[0].islower():
         return False  # a capital is a name's ("the Channel Islands"), a possessive is no verb
     after = _NEXT_WORD.match(text, word.end())
-    return after is not None and (after.group(1).lower() in OBJECT_OPENERS or after.group(1)[0].isdigit())
+    if after is None:
+        return False
+    following = after.group(1).lower()
+    return following in OBJECT_OPENERS or following in COMPLEMENT_OPENERS or following[0].isdigit()
 
 
 # Nouns in -s that are singular ("this news", "that series"); -ss, -us, -is and -as words are too ("this
