@@ -73,6 +73,14 @@ def test_a_word_in_s_before_a_complement_is_a_verb_that_ends_the_phrase():
     assert got == ["The regional carrier", "the shares", "the chain", "the group", "the carrier", "the aluminium cans"]
 
 
+def test_one_other_same_and_own_make_phrases_and_subordinators_end_them():
+    text = ("This one is fine, the new one failed, and the other gym is cheaper than my own kettle; the same maker "
+            "sold the shop because the firm cannot wait.")
+    got = [(c.text, c.noun) for c in run(text) if c.kind != "pronoun"]
+    assert got == [("This one", "one"), ("the new one", "one"), ("the other gym", "gym"), ("my own kettle", "kettle"),
+                   ("the same maker", "maker"), ("the shop", "shop"), ("the firm", "firm")]
+
+
 def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
     text = "Delta said the brand behind it grew; the carrier once sent me vouchers, and the shop ever lost none."
     got = [c.text for c in run(text) if c.kind != "pronoun"]

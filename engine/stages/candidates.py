@@ -33,6 +33,10 @@ FIRST_PERSON = ("we", "us", "our", "ours", "ourselves")
 # Determiners that open a candidate noun phrase. its/their/our are candidates themselves (pronouns).
 DETERMINERS = ("the", "this", "that", "these", "those", "my", "your", "his", "her")
 MAX_NP_WORDS = 3  # premodifiers + head after the determiner: "the big Swedish retailer"
+# Heads that stand for a noun already named ("this one", "the new one", "the cheap ones"): the phrase ends
+# with them. "other", "same" and "own" are premodifiers ("the other gym", "my own kettle") or a head ("the
+# other"): the corpus marks all of these as references to brands and products.
+PRO_HEADS = frozenset(["one", "ones"])
 # Words that end a noun phrase (or show that the determiner opened none): function words, auxiliaries,
 # reporting verbs, reflexives, prepositions and adverbs of time and degree, and irregular past tenses
 # that are no nouns (no -ed to show them). A closed list: nouns and adjectives are open classes.
@@ -42,8 +46,9 @@ and or but nor so yet if then than as of to in on at for by with from into onto 
 before since until while during through between against among within without per via up down out off
 is are was were be been being am has have had do does did will would shall should can could may might
 must said says say told asked added not no never also just only even still very too more most much
-many less least which who whom whose what when where why how all both each every some any such own
-same other another one ones there here now again
+many less least which who whom whose what when where why how all both each every some any such
+another there here now again
+because although though unless whereas whether cannot anyway altogether today yesterday tomorrow tonight
 sold sells made makes took takes got gets went goes came comes gave gives kept keeps ran runs won wins
 bought buys paid pays felt feels found finds seems seemed looks became becomes began brought built held
 meant told thought knew
@@ -241,6 +246,8 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
                 end, head = word.start() + cut, word.group()[:cut].lower()
                 break
             end, head = word.end(), w
+            if w in PRO_HEADS:
+                break
             gap = text[word.end():word.end() + 2]
             if not gap.startswith(" ") or gap[1:2] in ("", " ", "\n"):
                 break  # punctuation or a line break ends the phrase
