@@ -81,6 +81,13 @@ def test_one_other_same_and_own_make_phrases_and_subordinators_end_them():
                    ("the same maker", "maker"), ("the shop", "shop"), ("the firm", "firm")]
 
 
+def test_adverbs_and_prices_end_a_phrase_that_has_begun():
+    text = ("The airline first flew in May, the hotel charges £80, the first was best, and so are the same two brands, "
+            "and the matte back.")
+    got = [c.text for c in run(text) if c.kind != "pronoun"]
+    assert got == ["The airline", "the hotel", "the first", "the same two brands", "the matte back"]
+
+
 def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
     text = "Delta said the brand behind it grew; the carrier once sent me vouchers, and the shop ever lost none."
     got = [c.text for c in run(text) if c.kind != "pronoun"]

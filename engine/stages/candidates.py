@@ -37,6 +37,10 @@ MAX_NP_WORDS = 3  # premodifiers + head after the determiner: "the big Swedish r
 # with them. "other", "same" and "own" are premodifiers ("the other gym", "my own kettle") or a head ("the
 # other"): the corpus marks all of these as references to brands and products.
 PRO_HEADS = frozenset(["one", "ones"])
+# Words that end a phrase once its head has begun, though they may open one: adverbs that follow a subject
+# or an object ("the airline first flew", "the shop last year", "the firm well knows"). "the first" and "the
+# last" still stand as phrases; "back" and number words stay ("the matte back", "the same two brands").
+LATER_STOP = frozenset("first last well either instead afterwards alone everywhere far worth".split())
 # Words that end a noun phrase (or show that the determiner opened none): function words, auxiliaries,
 # reporting verbs, reflexives, prepositions and adverbs of time and degree, and irregular past tenses
 # that are no nouns (no -ed to show them). A closed list: nouns and adjectives are open classes.
@@ -235,7 +239,7 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
             if w in NP_STOP or _CLITIC.sub("", w) in NP_STOP or w.endswith(("n't", "n’t")) \
                     or (end and (w.endswith("ly") or w.endswith("ed"))):
                 break
-            if end and _verb_before_object(text, word, w):
+            if end and (w in LATER_STOP or _verb_before_object(text, word, w)):
                 break
             if not end and _verb_after_singular_demonstrative(match.group(1), w):
                 break
@@ -259,9 +263,11 @@ def noun_phrases(text: str) -> list[tuple[int, int, str]]:
 
 def _verb_before_object(text: str, word: re.Match[str], w: str) -> bool:
     """A later word in -s followed by an object's or a complement's first word (a determiner, a possessive, a
-    number, an object pronoun, a particle or preposition, a degree adverb: COMPLEMENT_OPENERS)."""
+    number or price, an object pronoun, a particle or preposition, a degree adverb: COMPLEMENT_OPENERS)."""
     if not w.endswith("s") or w.endswith(("ss", "'s", "’s")) or not word.group()[0].islower():
         return False  # a capital is a name's ("the Channel Islands"), a possessive is no verb
+    if text[word.end():word.end() + 2] in (" £", " $", " €"):
+        return True  # a price is an object: "the hotel charges £80"
     after = _NEXT_WORD.match(text, word.end())
     if after is None:
         return False
