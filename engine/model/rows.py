@@ -181,8 +181,11 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
     else:
         tops, totals = _softmax_sums(queries, keys_at, blocks)
 
-    def probabilities(i: int, scores: Tensor) -> Tensor:  # (h, c, m) scores -> this pass's probabilities
-        return torch.exp(scores - tops[i][..., None]) / totals[i][..., None]
+    def probabilities(i: int, scores: Tensor) -> Tensor:  # (h, c, m) scores, a temporary -> probabilities
+        # In place on one copy at most (a 16-bit score promoted to the normalizer's float32): these are the
+        # largest tensors of linking, and each extra pass over them cost as much as the product itself.
+        p = scores.to(torch.promote_types(scores.dtype, tops[i].dtype)).sub_(tops[i][..., None]).exp_()
+        return p if log_normalizers is not None else p.div_(totals[i][..., None])
 
     kept = [(torch.zeros(q.shape[0], 0, dtype=torch.long, device=q.device), q.new_zeros(q.shape[0], 0))
             for q in queries]  # per chunk: kept positions (c, K) and their head-averaged probabilities
