@@ -59,7 +59,7 @@ def mean_rows(chunks: Iterable[RowAttention], n_rows: int, local_keys: LocalKeys
     positions: list[int] = []
     global_keys: dict[int, np.ndarray] = {}
     for chunk in chunks:
-        mean = chunk.probs.mean(dim=0)  # (c, K)
+        mean = chunk.head_mean()  # (c, K)
         if weights is None:
             weights = np.empty((n_rows, mean.shape[1]), dtype=np.float16)
         at = len(positions)
@@ -78,7 +78,7 @@ def mass_rows(chunks: Iterable[RowAttention], entity_of: Tensor, dtype: torch.dt
     to its entity mass as it comes: nothing of the rows' attention is kept."""
     positions, masses = [], []
     for chunk in chunks:
-        mean = chunk.probs.mean(dim=0, keepdim=True).to(dtype)  # (1, c, K)
+        mean = chunk.head_mean()[None].to(dtype)  # (1, c, K)
         positions.append(chunk.rows)
         masses.append(row_mass(RowAttention(chunk.rows, chunk.keys, mean), entity_of).mass)
     if not positions:
