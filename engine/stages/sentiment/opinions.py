@@ -204,7 +204,7 @@ def find_opinions(tokens: TokenizedDocument, states: torch.Tensor, mentions: Seq
     text = tokens.text
     layout = token_layout(tokens)
     judged = judge(tokens, layout, states, references_of(mentions, tokens), table, head, config)
-    hits = term_hits(tokens, table) if judged else []
+    terms = _terms_by_sentence(layout, term_hits(tokens, table) if judged else [])
     opinions = []
     for j in judged:
         e, r = j.expression, j.reference
@@ -218,7 +218,7 @@ def find_opinions(tokens: TokenizedDocument, states: torch.Tensor, mentions: Seq
             aspect_name=table.name_of(aspect),
             polarity=label,
             score=round(p[2] - p[0], DECIMALS),
-            aspect_span=_term_span(tokens, layout, hits, j.aspect - 1, e) if j.aspect else None,
+            aspect_span=_term_span(tokens, layout, terms, j.aspect - 1, e) if j.aspect else None,
             opinion_spans=(report_types.Span(e.start, e.end, text[e.start:e.end]),),
             mention=r.mention,
             evidence=(report_types.WeightedSpan(*_chars(tokens, r), j.attach),),
@@ -231,11 +231,19 @@ def _chars(tokens: TokenizedDocument, r: Reference) -> tuple[int, int, str]:
     return start, end, tokens.text[start:end]
 
 
-def _term_span(tokens: TokenizedDocument, layout: TokenLayout, hits: Sequence[TermHit], aspect: int,
-               e: Expression) -> report_types.Span | None:
+def _terms_by_sentence(layout: TokenLayout, hits: Sequence[TermHit]) -> dict[tuple[int, int], list[TermHit]]:
+    """The document's aspect terms by (aspect, sentence), in document order: each expression reads its own
+    sentence's terms instead of every term of the document (quadratic in a long review)."""
+    out: dict[tuple[int, int], list[TermHit]] = {}
+    for h in hits:
+        out.setdefault((h.aspect, int(layout.sentence[h.first])), []).append(h)
+    return out
+
+
+def _term_span(tokens: TokenizedDocument, layout: TokenLayout, terms: dict[tuple[int, int], list[TermHit]],
+               aspect: int, e: Expression) -> report_types.Span | None:
     """The aspect's term nearest the expression within its sentence, if the sentence holds one."""
-    sentence = layout.sentence[e.first]
-    near = [h for h in hits if h.aspect == aspect and layout.sentence[h.first] == sentence]
+    near = terms.get((aspect, int(layout.sentence[e.first])), [])
     if not near:
         return None
     h = min(near, key=lambda h: (abs(h.first - e.first), h.first))
