@@ -57,6 +57,17 @@ def test_row_attention_equals_dense_masked_reference():
         assert abs(sum(dist.values()) - 1.0) < 1e-4
 
 
+def test_global_rows_are_differentiable():
+    # `train linking` takes gradients through the rows (a global row's probabilities were once computed
+    # in place, which autograd refuses at backward)
+    layer, _ = random_layer(1, 60)
+    layer.inputs.requires_grad_(True)
+    att = row_attention(layer, torch.tensor([5, 30]), torch.tensor([0, 30]), 8)  # 30: a global row
+    (att.probs * torch.rand(att.probs.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
+    assert layer.inputs.grad is not None and torch.isfinite(layer.inputs.grad).all()
+    assert layer.inputs.grad.abs().sum() > 0
+
+
 def test_evidence_spans_are_words_of_the_text_and_normalized():
     text = "Norvik shipped the Trailblazer jacket quickly.\n\nIt was warm."
     tokenizer = load_tokenizer(registry.resolve(None) / "tokenizer.json")

@@ -189,7 +189,13 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
     def probabilities(i: int, scores: Tensor) -> Tensor:  # (h, c, m) scores, a temporary -> probabilities
         # In place on one copy at most (a 16-bit score promoted to the normalizer's float32): these are the
         # largest tensors of linking, and each extra pass over them cost as much as the product itself.
-        p = scores.to(torch.promote_types(scores.dtype, tops[i].dtype)).sub_(tops[i][..., None]).exp_()
+        # Training (`train linking`) takes gradients through these rows, and autograd needs exp's output
+        # unchanged: there every step makes its own tensor.
+        scores = scores.to(torch.promote_types(scores.dtype, tops[i].dtype))
+        if scores.requires_grad:
+            p = torch.exp(scores - tops[i][..., None])
+            return p if log_normalizers is not None else p / totals[i][..., None]
+        p = scores.sub_(tops[i][..., None]).exp_()
         return p if log_normalizers is not None else p.div_(totals[i][..., None])
 
     kept = [(torch.zeros(q.shape[0], 0, dtype=torch.long, device=q.device), q.new_zeros(q.shape[0], 0))
