@@ -169,20 +169,24 @@ class ErrorRecord:
     schema: str = SCHEMA
 
 
-def _round(value: Any) -> Any:
+def _plain(value: Any) -> Any:
+    """The JSON-ready form of a report value, floats rounded, in one walk: `dataclasses.asdict` deep-copies
+    every leaf and a second walk rounded them, about 0.1 s of a 16k-token report."""
     # Rounding makes reports stable across BLAS thread counts and tiny float drift.
     if isinstance(value, float):
         return round(value, 4)
-    if isinstance(value, dict):
-        return {k: _round(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_round(v) for v in value]
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
 
 
 def to_dict(record: Report | ErrorRecord) -> dict[str, Any]:
     """The JSON-ready form; `text` is left out unless it was asked for."""
-    data = _round(dataclasses.asdict(record))
+    data = _plain(record)
     if isinstance(record, Report) and record.text is None:
         del data["text"]
     # `schema` first, then the rest in field order: easy to read with `head`.
