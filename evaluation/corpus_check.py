@@ -12,7 +12,8 @@ from pathlib import Path
 
 from brandscan.engine.catalog import Brand, Catalog, load_catalog
 from brandscan.engine.errors import BrandscanError
-from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
+from brandscan.engine.report import EXPLICIT_KINDS
+from brandscan.engine.stages.mentions import brand_lexicon
 from brandscan.engine.text.lexicon import Lexicon, fold_key
 from brandscan.engine.text.passages import paragraph_spans
 from brandscan.evaluation.brand_marks import (
@@ -119,7 +120,8 @@ def catalog_names(catalog: Catalog) -> CatalogNames:
 def unmarked_names(doc: BrandDoc, catalog: Catalog, names: CatalogNames) -> list[tuple[int, str]]:
     """(line, name) of every catalogue name in the text that no mark covers."""
     covered = sorted((g.start, g.end) for g in doc.gold)
-    found = [(m.start, m.end) for m in find_explicit(doc.text, names.lexicon, catalog)]
+    # every name the lexicon finds, those that end a longer name too: the writer marks them as no brand
+    found = [(m.start, m.end) for m in names.lexicon.find(doc.text) if m.kind in EXPLICIT_KINDS]
     if names.ambiguous is not None:
         # A common word inside an opinion expression ("on a budget") cannot be marked, and the
         # analyzer, matching ambiguous names by case, never reads it as the brand.

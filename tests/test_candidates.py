@@ -172,3 +172,14 @@ _SPAN = st.tuples(st.integers(0, 200), st.integers(1, 12)).map(lambda p: (p[0], 
 def test_span_index_overlaps_exactly_when_some_span_does(spans, probe):
     start, end = probe
     assert SpanIndex.of(spans).overlaps(start, end) == any(s < end and start < e for s, e in spans)
+
+
+def test_a_name_that_ends_a_longer_proper_name_is_no_mention_and_its_phrase_no_brand():
+    text = ("We flew Delta over the Mississippi Delta. My friend Kwame Delta runs the stall; Apple's iPhone died. "
+            "Why I Switched To Delta\n\n## Delta\n\nAfter Delta, the Great Delta won.")
+    found = [(m.start, m.text) for m in find_explicit(text, brand_lexicon(CATALOG), CATALOG)]
+    # kept: the airline, a possessive ("Apple's iPhone"), after a function word of a title, at a line or sentence start
+    assert [t for _, t in found] == ["Delta", "Apple", "iPhone", "Delta", "Delta", "Delta"]
+    got = {c.text: c.not_brands for c in run(text) if c.kind in ("nominal", "product")}
+    assert got["the Mississippi Delta"] == ("delta",) and got["the Great Delta"] == ("delta",)
+    assert got["the stall"] == ()

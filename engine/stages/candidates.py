@@ -18,12 +18,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.stages.mentions import ExplicitMention, brand_entries, is_single_word
+from brandscan.engine.stages.mentions import ExplicitMention, brand_entries, ends_longer_name, is_single_word
+from brandscan.engine.text.lexicon import Entry
 
 CandidateKind = Literal["pronoun", "nominal", "product", "alias"]
 
@@ -200,16 +201,21 @@ def find_candidates(
         out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", "plural", person=1,
                              in_turn=in_turn, speaker=speaker))
     products = product_nouns(catalog)
-    common = common_word_names(catalog)
+    common, names = common_word_names(catalog), one_word_names(catalog)
+    named = [(m.start, m.end) for m in explicit]
     for start, end, noun in noun_phrases(text):
         if taken.overlaps(start, end):
             continue
         in_turn, speaker = turn_of(start)
         kind: CandidateKind = "product" if noun in products else "nominal"
-        # The head as written: a lower-case "orchard" is the common word the brand Orchard is named after.
-        lower_head = text[end - len(noun):end] == noun
+        not_brands: tuple[str, ...] = ()
+        if text[end - len(noun):end] == noun:
+            # The head as written: a lower-case "orchard" is the common word the brand Orchard is named after.
+            not_brands = common.get(noun, ())
+        elif noun in names and ends_longer_name(text, end - len(noun), end, named):
+            not_brands = names[noun]  # "the Mississippi Delta": the matcher dropped the name for the same reason
         out.append(Candidate(start, end, text[start:end], kind, "singular", noun=noun, in_turn=in_turn,
-                             speaker=speaker, not_brands=common.get(noun, ()) if lower_head else ()))
+                             speaker=speaker, not_brands=not_brands))
     for m in explicit:
         if m.ambiguous:
             out.append(Candidate(m.start, m.end, m.text, "alias", None, (m.brand,), explicit=m))
@@ -292,11 +298,20 @@ def common_word_names(catalog: Catalog) -> dict[str, tuple[str, ...]]:
     "Summit") -> their brands. The matcher reads a lower-case "orchard" as no mention of Orchard; a noun
     phrase headed by it ("the orchard", "the summit of Snowdon") is the common word too. The model cannot
     tell: the encoder is uncased, so "the orchard" and "the Orchard" are the same input to it."""
+    return _one_word(catalog, lambda e: e.kind in ("explicit", "alias") and e.case_sensitive
+                     and e.text != e.text.lower())
+
+
+def one_word_names(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """Lower-cased one-word names, aliases and product names of the catalogue -> their brands."""
+    return _one_word(catalog, lambda e: e.kind != "handle")
+
+
+def _one_word(catalog: Catalog, keep: Callable[[Entry], bool]) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
     for brand in catalog.brands:
         for entry in brand_entries(brand):
-            if entry.kind in ("explicit", "alias") and entry.case_sensitive and is_single_word(entry.text) \
-                    and entry.text != entry.text.lower():
+            if is_single_word(entry.text) and keep(entry):
                 out.setdefault(entry.text.lower(), []).append(brand.id)
     return {word: tuple(dict.fromkeys(ids)) for word, ids in out.items()}
 
