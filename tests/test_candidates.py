@@ -2,8 +2,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from brandscan.engine.catalog import parse_catalog
-from brandscan.engine.stages.candidates import SpanIndex, find_candidates, speaker_turns
+from brandscan.engine.stages.candidates import find_candidates, speaker_turns
 from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
+from brandscan.engine.text.spans import SpanIndex
 
 CATALOG = parse_catalog(
     """

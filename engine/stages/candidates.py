@@ -16,7 +16,6 @@ a candidate refers to is linking's job.
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Literal
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.stages.mentions import ExplicitMention, brand_entries, ends_longer_name, is_single_word
 from brandscan.engine.text.lexicon import Entry
+from brandscan.engine.text.spans import SpanIndex
 
 CandidateKind = Literal["pronoun", "nominal", "product", "alias"]
 
@@ -151,25 +151,6 @@ def is_speaker_label(label: str) -> bool:
     return bool(words) and all(w[:1].isupper() or w[:1].isdigit() or w.lower() in NAME_PARTICLES for w in words)
 
 
-@dataclass(frozen=True)
-class SpanIndex:
-    """Spans sorted by start with the running maximum of their ends: whether [start, end) overlaps
-    any of them in O(log n), where scanning them all made a 1M-token document's candidates
-    quadratic (24 s of a 300k-token analysis)."""
-
-    starts: tuple[int, ...]
-    reach: tuple[int, ...]  # reach[i]: the largest end among the first i + 1 spans
-
-    @classmethod
-    def of(cls, spans: Sequence[tuple[int, int]]) -> SpanIndex:
-        ordered = sorted(spans)
-        return cls(tuple(s for s, _ in ordered), tuple(itertools.accumulate((e for _, e in ordered), max)))
-
-    def overlaps(self, start: int, end: int) -> bool:
-        i = bisect.bisect_left(self.starts, end)  # spans[:i] start before `end`
-        return i > 0 and self.reach[i - 1] > start
-
-
 def find_candidates(
     text: str, explicit: Sequence[ExplicitMention], catalog: Catalog, author: str | None = None
 ) -> tuple[Candidate, ...]:
@@ -202,7 +183,6 @@ def find_candidates(
                              in_turn=in_turn, speaker=speaker))
     products = product_nouns(catalog)
     common, names = common_word_names(catalog), one_word_names(catalog)
-    named = [(m.start, m.end) for m in explicit]
     for start, end, noun in noun_phrases(text):
         if taken.overlaps(start, end):
             continue
@@ -212,7 +192,7 @@ def find_candidates(
         if text[end - len(noun):end] == noun:
             # The head as written: a lower-case "orchard" is the common word the brand Orchard is named after.
             not_brands = common.get(noun, ())
-        elif noun in names and ends_longer_name(text, end - len(noun), end, named):
+        elif noun in names and ends_longer_name(text, end - len(noun), end, taken):
             not_brands = names[noun]  # "the Mississippi Delta": the matcher dropped the name for the same reason
         out.append(Candidate(start, end, text[start:end], kind, "singular", noun=noun, in_turn=in_turn,
                              speaker=speaker, not_brands=not_brands))

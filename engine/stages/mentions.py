@@ -3,12 +3,13 @@ handles. Candidates for linking (pronouns, nominals) are another module's job.""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from brandscan.engine.catalog import Brand, Catalog, default_case_sensitive
 from brandscan.engine.report import EXPLICIT_KINDS, ExplicitKind
 from brandscan.engine.text.lexicon import Entry, Lexicon
+from brandscan.engine.text.spans import SpanIndex
 from brandscan.engine.text.words import PREPOSITIONS, STOPWORDS, opens_sentence
 
 __all__ = ["ExplicitMention", "aspect_lexicon", "brand_entries", "brand_lexicon", "ends_longer_name", "find_explicit",
@@ -70,7 +71,7 @@ def is_single_word(text: str) -> bool:
     return len(text.split()) == 1 and "-" not in text.strip("-")
 
 
-def ends_longer_name(text: str, start: int, end: int, named: Sequence[tuple[int, int]]) -> bool:
+def ends_longer_name(text: str, start: int, end: int, named: SpanIndex) -> bool:
     """Whether the one word text[start:end] is the last word of another proper name: the word right before
     it, in its sentence, is capitalised though it opens no sentence ("Land Rover", "Rushup Edge", "Mount
     Olympus", "Fiona Marshall", "the Ebro Delta"), so the name is a place's, a person's or another
@@ -93,7 +94,7 @@ def ends_longer_name(text: str, start: int, end: int, named: Sequence[tuple[int,
     line_start = text.rfind("\n", 0, before.start()) + 1
     if opens_sentence(text, before.start()) or not text[line_start : before.start()].strip(_LINE_MARKUP):
         return False
-    return not any(s < before.end() and before.start() < e for s, e in named)
+    return not named.overlaps(before.start(), before.end())
 
 
 def find_explicit(text: str, lexicon: Lexicon, catalog: Catalog) -> list[ExplicitMention]:
@@ -101,7 +102,7 @@ def find_explicit(text: str, lexicon: Lexicon, catalog: Catalog) -> list[Explici
     name the lexicon finds, less the ones that end a longer proper name (`ends_longer_name`)."""
     mentions: list[ExplicitMention] = []
     matches = [m for m in lexicon.find(text) if m.kind in EXPLICIT_KINDS]
-    named = [(m.start, m.end) for m in matches]
+    named = SpanIndex.of([(m.start, m.end) for m in matches])
     for match in matches:
         if ends_longer_name(text, match.start, match.end, named):
             continue
