@@ -27,6 +27,7 @@ EXAMPLE_MODULES = (
     "brandscan.engine.stages.encode", "brandscan.engine.stages.linking.decide",
     "brandscan.engine.stages.linking.features", "brandscan.engine.stages.linking.profiles",
     "brandscan.engine.stages.linking.sense", "brandscan.engine.text.passages", "brandscan.engine.text.lexicon",
+    "brandscan.engine.text.words", "brandscan.engine.text.spans",
     "brandscan.evaluation.brand_marks", "brandscan.training.linking_head", "brandscan.training.brand_augment",
 )
 

@@ -181,8 +181,8 @@ def _global_rows(queries: list[Tensor], keys_at: Callable[[Tensor | slice], Tens
     if not queries:
         return []
     blocks = [slice(s, min(s + KEY_BLOCK, n)) for s in range(0, n, KEY_BLOCK)]
-    if log_normalizers is not None:  # probabilities are exp(score - log-normalizer)
-        tops, totals = log_normalizers, [torch.ones_like(t) for t in log_normalizers]
+    if log_normalizers is not None:  # probabilities are exp(score - log-normalizer): no sums to divide by
+        tops, totals = log_normalizers, []
     else:
         tops, totals = _softmax_sums(queries, keys_at, blocks)
 

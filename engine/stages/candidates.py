@@ -111,7 +111,9 @@ class Candidate:
     explicit: ExplicitMention | None = None  # the ambiguous explicit mention, for kind "alias"
     in_turn: bool = False  # inside a speaker turn ("Jane Roe, CFO, Acme: ...")
     speaker: str | None = None  # the brand the enclosing turn's label names (or --author outside turns)
-    not_brands: tuple[str, ...] = ()  # brands it cannot be: its head is their name as a common word
+    # brands it cannot be: its head is their name as a common word ("the orchard") or as the end of a longer
+    # proper name ("the Mississippi Delta")
+    not_brands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
