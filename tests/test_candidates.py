@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from brandscan.engine.catalog import parse_catalog
-from brandscan.engine.stages.candidates import find_candidates, speaker_turns
+from brandscan.engine.stages.candidates import find_candidates, is_pleonastic, speaker_turns
 from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
 from brandscan.engine.text.spans import SpanIndex
 
@@ -184,3 +184,20 @@ def test_a_name_that_ends_a_longer_proper_name_is_no_mention_and_its_phrase_no_b
     got = {c.text: c.not_brands for c in run(text) if c.kind in ("nominal", "product")}
     assert got["the Mississippi Delta"] == ("delta",) and got["the Great Delta"] == ("delta",)
     assert got["the stall"] == ()
+
+
+def test_pleonastic_it_is_no_candidate_and_a_referring_it_in_the_same_frames_is():
+    def pleonastic(text):
+        at = text.index("it") if "it" in text.split() or "it's" in text else text.index("It")
+        return is_pleonastic(text, at, at + 2)
+
+    for text in ("For what it's worth, the seats are fine.", "The bag, as it happens, was late.",
+                 "As it turned out, nobody came.", "It seems that the bank knew.", "and it is clear that fares rise",
+                 "It was raining in Oslo.", "a place where it rains", "so it snowed", "It is worth asking why.", "It is unlikely that fares fall."):
+        assert pleonastic(text), text
+    for text in ("It is worth every penny.", "It is clear and polite.", "It turned out to be great.",
+                 "The email explaining it was clear that", "It is unlikely to fall.", "It seems fine."):
+        assert not pleonastic(text), text
+    got = [c.text for c in run("For what it's worth, Acme ships fast. It was raining; it still came.")
+           if c.kind == "pronoun"]
+    assert got == ["it"]
