@@ -187,17 +187,22 @@ def test_a_name_that_ends_a_longer_proper_name_is_no_mention_and_its_phrase_no_b
 
 
 def test_pleonastic_it_is_no_candidate_and_a_referring_it_in_the_same_frames_is():
-    def pleonastic(text):
-        at = text.index("it") if "it" in text.split() or "it's" in text else text.index("It")
+    def pleonastic(marked):  # the "it" in question is in brackets
+        at = marked.index("[")
+        text = marked.replace("[", "").replace("]", "")
         return is_pleonastic(text, at, at + 2)
 
-    for text in ("For what it's worth, the seats are fine.", "The bag, as it happens, was late.",
-                 "As it turned out, nobody came.", "It seems that the bank knew.", "and it is clear that fares rise",
-                 "It was raining in Oslo.", "a place where it rains", "so it snowed", "It is worth asking why.", "It is unlikely that fares fall."):
-        assert pleonastic(text), text
-    for text in ("It is worth every penny.", "It is clear and polite.", "It turned out to be great.",
-                 "The email explaining it was clear that", "It is unlikely to fall.", "It seems fine."):
-        assert not pleonastic(text), text
+    for marked in ("For what [it]'s worth, the seats are fine.", "The bag, as [it] happens, was late.",
+                   "As [it] turned out, nobody came.", "[It] seems that the bank knew.",
+                   "and [it] is clear that fares rise", "[It] was raining in Oslo.", "a place where [it] rains",
+                   "so [it] snowed", "[It] is worth asking why.", "[It] is unlikely that fares fall.",
+                   "It was worth [it].", "Let's call [it] a day.", "That's [it]!", "[It]'s no wonder fares rose.",
+                   "[It]'s time to switch."):
+        assert pleonastic(marked), marked
+    for marked in ("[It] is worth every penny.", "[It] is clear and polite.", "[It] turned out to be great.",
+                   "The email explaining [it] was clear that", "[It] is unlikely to fall.", "[It] seems fine.",
+                   "It was worth [it] to me", "[It]'s no good.", "[It]'s time that matters"):
+        assert not pleonastic(marked), marked
     got = [c.text for c in run("For what it's worth, Acme ships fast. It was raining; it still came.")
            if c.kind == "pronoun"]
     assert got == ["it"]
