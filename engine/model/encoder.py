@@ -257,8 +257,8 @@ class Layer(nn.Module):
 
 # The query block of the window product for 16-bit products on CPU. The fused kernel's cost there follows
 # the key slots it scores ((b + w) per query, masked or not) rather than the number of calls, unlike float32
-# (attention.DEFAULT_BLOCK): a 106k-token pass in bfloat16 took 6.3-7.6 s at b = 256, 5.9-6.1 s at 128 and
-# 5.9 s at 64 on the Intel host (AMX), with reports identical at all three.
+# (attention.DEFAULT_BLOCK): a 106k-token pass in bfloat16 on the Intel host (AMX) took 6.30-6.38 s at b = 256
+# and 5.88-6.05 s at 128 (alternating in one warm process, four runs each), 5.9 s at 64, reports identical.
 HALF_PRECISION_CPU_BLOCK = 128
 
 
