@@ -96,6 +96,13 @@ def test_prepositions_adverbs_and_irregular_past_tenses_end_the_phrase():
     assert phrases(text) == ["the brand", "the carrier", "the shop"]
 
 
+def test_a_past_tense_without_ed_ends_a_phrase_but_may_open_one():
+    text = ("The courier left my parcel in the rain, the bank cut its rates, the fare rose, the shop let me in "
+            "and the firm saw profits; the left pocket, the dearer set.")
+    assert phrases(text) == ["The courier", "my parcel", "the rain", "the bank", "the fare", "the shop", "the firm",
+                             "the left pocket", "the dearer set"]
+
+
 def test_this_or_that_before_a_verb_in_s_opens_no_phrase():
     text = ("It is the app that connects the two, and this means work; this process, that news, this bus. "
             "Those jackets too.")
