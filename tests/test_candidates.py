@@ -213,3 +213,9 @@ def test_pleonastic_it_is_no_candidate_and_a_referring_it_in_the_same_frames_is(
     got = [c.text for c in run("For what it's worth, Acme ships fast. It was raining; it still came.")
            if c.kind == "pronoun"]
     assert got == ["it"]
+
+
+def test_an_emphatic_reflexive_after_a_phrase_or_name_is_no_candidate_and_an_object_one_is():
+    text = "The trip itself was fine. Acme itself said so, and the firms themselves agree. Acme priced itself well."
+    assert [c.text for c in run(text) if c.kind == "pronoun"] == ["itself"]
+    assert text.index("priced itself") + len("priced ") == [c.start for c in run(text) if c.kind == "pronoun"][0]

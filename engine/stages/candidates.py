@@ -141,6 +141,17 @@ def is_pleonastic(text: str, start: int, end: int) -> bool:
     return word is None or word.group(1).lower() in CLAUSE_OPENERS
 
 
+def is_emphatic(text: str, start: int, end: int, phrase_ends: frozenset[int]) -> bool:
+    """Whether the reflexive at text[start:end] ("itself", "themselves") stands right after a noun phrase or a
+    name (`phrase_ends`: where they end), as its emphasis: "the company itself", "the Fjellpeak itself". It adds
+    no reference of its own: the phrase before it is the mention. The corpus mostly marks it so: of the train
+    split's 215 reflexives in this place, 182 are unmarked, and 27 of the 33 marked ones repeat the mark of the
+    mention right before them (2026-12-07). An object reflexive ("priced itself", "for itself") follows a verb
+    or a preposition and stays a candidate. The head links such a reflexive as it would any pronoun."""
+    return text[start:end].lower() in ("itself", "themselves") and text[start - 1:start] == " " \
+        and (start - 1) in phrase_ends
+
+
 _PRONOUN = re.compile(r"(?<![\w'’-])(" + "|".join(SINGULAR_PRONOUNS + PLURAL_PRONOUNS) + r")(?![\w-])", re.I)
 _FIRST = re.compile(r"(?<![\w'’-])(" + "|".join(FIRST_PERSON) + r")(?![\w-])", re.I)
 # A speaker label at the start of a line, before the turn's text on the same line or alone on its line
@@ -223,8 +234,11 @@ def find_candidates(
             return True, turns[i].brand
         return False, author
 
+    phrases = noun_phrases(text)
+    phrase_ends = frozenset([end for _, end, _ in phrases] + [m.end for m in explicit])
     for match in _PRONOUN.finditer(text):
-        if taken.overlaps(match.start(), match.end()) or is_pleonastic(text, match.start(), match.end()):
+        if taken.overlaps(match.start(), match.end()) or is_pleonastic(text, match.start(), match.end()) \
+                or is_emphatic(text, match.start(), match.end(), phrase_ends):
             continue
         word = match.group(1).lower()
         number = "singular" if word in SINGULAR_PRONOUNS else "plural"
@@ -240,7 +254,7 @@ def find_candidates(
                              in_turn=in_turn, speaker=speaker))
     products = product_nouns(catalog)
     common, names = common_word_names(catalog), one_word_names(catalog)
-    for start, end, noun in noun_phrases(text):
+    for start, end, noun in phrases:
         if taken.overlaps(start, end):
             continue
         in_turn, speaker = turn_of(start)
