@@ -162,9 +162,30 @@ def score_document(doc: BrandDoc, catalog: Catalog, pred: Prediction, figures: B
                 figures.opinion_tp += 1
                 del unused[i]
                 break
+    _score_opinion_parts(doc, pred, t)
     totals: dict[tuple[str, str], int] = defaultdict(int)
     for _, _, j in gold_judgements:
         totals[(j.brand, j.aspect)] += _SIGN[j.polarity]
     for key, total in totals.items():
         gold_sign = (total > 0) - (total < 0)
         t["brand_aspect_agreement"].add(pred.aspect_signs.get(key, 0) == gold_sign)
+
+
+def _score_opinion_parts(doc: BrandDoc, pred: Prediction, t: dict[str, Tally]) -> None:
+    """Where opinion F1 is lost, stage by stage: expressions found (a predicted opinion overlaps a gold
+    expression) and predicted expressions that are gold; then, for a predicted opinion on a gold expression,
+    whether a gold judgement there names its brand, and for those, whether one has its polarity, its aspect."""
+    spans = [(o.start, o.end) for o in doc.opinions]
+    predicted = [(o.start, o.end) for o in pred.opinions]
+    for span in spans:
+        t["opinion_expression_recall"].add(any(_overlap(span, p) for p in predicted))
+    for o in pred.opinions:
+        gold = [j for g in doc.opinions if _overlap((g.start, g.end), (o.start, o.end)) for j in g.judgements]
+        t["opinion_expression_precision"].add(bool(gold))
+        if not gold:
+            continue
+        same_brand = [j for j in gold if j.brand == o.brand]
+        t["opinion_brand_accuracy"].add(bool(same_brand))
+        if same_brand:
+            t["opinion_polarity_accuracy"].add(any(j.polarity == o.polarity for j in same_brand))
+            t["opinion_aspect_accuracy"].add(any(j.aspect == o.aspect for j in same_brand))

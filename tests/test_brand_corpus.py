@@ -94,6 +94,25 @@ def test_eval_brands_prints_the_floors_of_the_same_run():
     assert set(out["figures"]) == {"nearest", "most_frequent"}
 
 
+def test_opinion_figures_say_which_stage_lost_an_opinion():
+    from brandscan.evaluation.brand_scores import BrandFigures, PredictedOpinion, Prediction, score_document
+
+    doc = parse_brand_doc("t.md", "[[Acme|acme]] is <<great|acme:overall:pos>>, its app <<slow|acme:ease_of_use:neg>>"
+                                  " and the rest <<fine|acme:overall:neu>>.")
+    at = {w: doc.text.index(w) for w in ("great", "slow", "fine", "rest")}
+    opinions = (PredictedOpinion(at["great"], at["great"] + 5, "acme", "product_quality", "pos"),  # aspect wrong
+                PredictedOpinion(at["slow"], at["slow"] + 4, "other", "ease_of_use", "neg"),  # brand wrong
+                PredictedOpinion(at["rest"], at["rest"] + 4, "acme", "overall", "pos"))  # no gold expression there
+    figures = BrandFigures()
+    score_document(doc, load_catalog(FIXTURE / "catalog.yaml"), Prediction((), opinions, {}), figures)
+    got = figures.as_dict()
+    assert (got["opinion_expression_recall"], got["opinion_expression_recall_n"]) == (0.6667, 3)
+    assert (got["opinion_expression_precision"], got["opinion_brand_accuracy"]) == (0.6667, 0.5)
+    assert (got["opinion_polarity_accuracy"], got["opinion_aspect_accuracy"], got["opinion_aspect_accuracy_n"]) == (
+        1.0, 0.0, 1)
+    assert got["opinion_f1"] == 0.0
+
+
 def test_eval_brands_runs_the_shipped_model_beside_the_floors():
     result = runner.invoke(app, ["eval", "brands", str(FIXTURE), "--catalog", "minimal"])
     assert result.exit_code == 0, result.output
