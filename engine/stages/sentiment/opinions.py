@@ -110,9 +110,11 @@ class Judged:
 
 
 def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, references: Sequence[Reference],
-          table: AspectTable, head: OpinionHead, config: OpinionHeadConfig) -> list[Judged]:
+          table: AspectTable, head: OpinionHead, config: OpinionHeadConfig,
+          hits: Sequence[TermHit] | None = None) -> list[Judged]:
     """Every (expression, judged reference) of a document, in document order; `states` (n, d) are
-    the document pass's final states."""
+    the document pass's final states, `hits` the document's aspect terms (term_hits) when the caller has
+    them already."""
     with torch.inference_mode(), single_thread():
         tag_ids = inside_tags(rounded(tag_probabilities(head, states, tokens.input_ids)), config.inside_threshold)  # (n,)
         expressions = decode_expressions(tag_ids, layout, tokens.text)
@@ -145,7 +147,7 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
         probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck],
                               pair_words).softmax(-1).numpy()
         by_sentence: dict[int, list[TermHit]] = {}
-        for hit in term_hits(tokens, table):
+        for hit in term_hits(tokens, table) if hits is None else hits:
             by_sentence.setdefault(int(layout.sentence[hit.first]), []).append(hit)
 
         def near(k: int) -> list[TermHit]:  # aspect_features reads the expression's sentence and the one before
@@ -203,8 +205,9 @@ def find_opinions(tokens: TokenizedDocument, states: torch.Tensor, mentions: Seq
     """The report's opinions, in document order, ids "o1", "o2", ... (`states`: see judge)."""
     text = tokens.text
     layout = token_layout(tokens)
-    judged = judge(tokens, layout, states, references_of(mentions, tokens), table, head, config)
-    terms = _terms_by_sentence(layout, term_hits(tokens, table) if judged else [])
+    hits = term_hits(tokens, table)  # read by judge's aspect features and by the reported aspect spans
+    judged = judge(tokens, layout, states, references_of(mentions, tokens), table, head, config, hits)
+    terms = _terms_by_sentence(layout, hits if judged else [])
     opinions = []
     for j in judged:
         e, r = j.expression, j.reference
