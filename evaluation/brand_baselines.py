@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.stages.candidates import find_candidates
+from brandscan.engine.stages.candidates import candidate_tables, find_candidates
 from brandscan.engine.stages.mentions import aspect_lexicon, brand_lexicon, find_explicit
 from brandscan.evaluation.brand_marks import OVERALL
 from brandscan.evaluation.brand_scores import PredictedMention, PredictedOpinion, Prediction
@@ -95,7 +95,7 @@ def baseline_prediction(text: str, catalog: Catalog, rule: str, author: str | No
     brands = [m.brand for m in explicit]
     mentions = [PredictedMention(m.start, m.end, m.brand, False) for m in explicit]
     references = [(m.start, m.brand) for m in explicit]
-    for cand in find_candidates(text, explicit, catalog, author=author):
+    for cand in find_candidates(text, explicit, candidate_tables(catalog), author=author):
         if cand.kind == "alias":
             continue  # an ambiguous name: the rule keeps it as the brand (above)
         brand = decide(points, brands, cand.start, cand.brands)

@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from brandscan.engine.catalog import parse_catalog
-from brandscan.engine.stages.candidates import find_candidates, is_pleonastic, speaker_turns
+from brandscan.engine.stages.candidates import candidate_tables, find_candidates, is_pleonastic, speaker_turns
 from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
 from brandscan.engine.text.spans import SpanIndex
 
@@ -30,7 +30,7 @@ brands:
 
 def run(text, author=None):
     explicit = find_explicit(text, brand_lexicon(CATALOG), CATALOG)
-    return find_candidates(text, explicit, CATALOG, author)
+    return find_candidates(text, explicit, candidate_tables(CATALOG), author)
 
 
 def phrases(text):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.report import HEAD_LABELS
-from brandscan.engine.stages.sentiment.aspects import OVERALL, AspectTable
+from brandscan.engine.stages.sentiment.aspects import OVERALL, AspectTable, term_hits
 from brandscan.engine.stages.sentiment.opinion_head import OpinionHead, OpinionHeadConfig
 from brandscan.engine.stages.sentiment.opinions import judge
 from brandscan.evaluation.brand_baselines import baseline_prediction
@@ -26,7 +26,8 @@ def _kept(figures: BrandFigures) -> dict[str, float]:
 
 def item_prediction(head: OpinionHead, config: OpinionHeadConfig, item: OpinionItems, table: AspectTable) -> Prediction:
     """What the head predicts for one document, scored as a report's opinions would be."""
-    judged = judge(item.tokens, item.layout, item.states, item.references, table, head, config)
+    judged = judge(item.tokens, item.layout, item.states, item.references, table, term_hits(item.tokens, table), head,
+                   config)
     opinions = []
     scores: dict[tuple[str, str], list[float]] = defaultdict(list)
     for j in judged:

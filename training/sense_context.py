@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from brandscan.engine.catalog import Catalog
-from brandscan.engine.stages.candidates import Candidate, find_candidates
+from brandscan.engine.stages.candidates import Candidate, candidate_tables, find_candidates
 from brandscan.engine.stages.linking.sense_context import SenseContext, context_rows
 from brandscan.engine.stages.mentions import brand_lexicon, find_explicit
 from brandscan.engine.text.passages import tokenize_document
@@ -52,11 +52,11 @@ def training_items(docs: Sequence[BrandDoc], catalog: Catalog, tokenizer,  # typ
                    into: SenseItems | None = None) -> SenseItems:
     """The engine's own ambiguous-name candidates of each document (no encoder needed), added to `into`."""
     items = into if into is not None else SenseItems()
-    lexicon = brand_lexicon(catalog)
+    lexicon, tables = brand_lexicon(catalog), candidate_tables(catalog)
     for doc in docs:
         tokens = tokenize_document(doc.text, tokenizer)
         explicit = find_explicit(doc.text, lexicon, catalog)
-        for c in find_candidates(doc.text, explicit, catalog, author=doc.author):
+        for c in find_candidates(doc.text, explicit, tables, author=doc.author):
             if c.kind == "alias":
                 items.add(doc, tokens.input_ids, tokens.token_span(c.start, c.end), c)
     return items

@@ -219,10 +219,25 @@ def is_speaker_label(label: str) -> bool:
     return bool(words) and all(w[:1].isupper() or w[:1].isdigit() or w.lower() in NAME_PARTICLES for w in words)
 
 
+@dataclass(frozen=True)
+class CandidateTables:
+    """What candidates read of a catalogue, built once per catalogue (candidate_tables), not per document:
+    with 850 brands they took 8 ms a document."""
+
+    common: dict[str, tuple[str, ...]]  # common_word_names
+    names: dict[str, tuple[str, ...]]  # one_word_names
+    products: frozenset[str]  # product_nouns
+
+
+def candidate_tables(catalog: Catalog) -> CandidateTables:
+    return CandidateTables(common_word_names(catalog), one_word_names(catalog), product_nouns(catalog))
+
+
 def find_candidates(
-    text: str, explicit: Sequence[ExplicitMention], catalog: Catalog, author: str | None = None
+    text: str, explicit: Sequence[ExplicitMention], tables: CandidateTables, author: str | None = None
 ) -> tuple[Candidate, ...]:
-    """Every candidate of the document, in text order (explicit spans are never candidates too)."""
+    """Every candidate of the document, in text order (explicit spans are never candidates too); `tables`
+    is candidate_tables of the catalogue the explicit mentions came from."""
     taken = SpanIndex.of([(m.start, m.end) for m in explicit])
     turns = speaker_turns(text, explicit)
     turn_starts = [t.body_start for t in turns]
@@ -252,8 +267,7 @@ def find_candidates(
         in_turn, speaker = turn_of(match.start())
         out.append(Candidate(match.start(), match.end(), match.group(1), "pronoun", "plural", person=1,
                              in_turn=in_turn, speaker=speaker))
-    products = product_nouns(catalog)
-    common, names = common_word_names(catalog), one_word_names(catalog)
+    common, names, products = tables.common, tables.names, tables.products
     for start, end, noun in phrases:
         if taken.overlaps(start, end):
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from torch import Tensor
 from brandscan.engine.catalog import Catalog
 from brandscan.engine.model.encoder import Encoder, Layer
 from brandscan.engine.model.rows import LayerAttention
-from brandscan.engine.stages.candidates import Candidate, find_candidates
+from brandscan.engine.stages.candidates import Candidate, CandidateTables, candidate_tables, find_candidates
 from brandscan.engine.stages.globals import select_global_tokens
 from brandscan.engine.stages.mentions import ExplicitMention, find_explicit
 from brandscan.engine.text.lexicon import Lexicon
@@ -67,6 +67,10 @@ class FrontHalf:
     author: str | None = None  # brand id that first-person plural refers to outside speaker turns
     passage_tokens: int = PASSAGE_TOKENS
     keep_layers: int = KEEP_LAYERS  # layer inputs the encoder pass keeps (kept_layers)
+    tables: CandidateTables = field(init=False)  # candidate_tables(catalog), built with the setup
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tables", candidate_tables(self.catalog))
 
 
 # The type a float32 pass stores its states in between layers (Encoder.forward's store_dtype): 11
@@ -160,6 +164,6 @@ def front_half(text: str, setup: FrontHalf, encoder: Encoder, *, window: int, bu
     """Tokens, explicit mentions, candidates and the encoder pass of one document."""
     tokens = tokenize_document(text, setup.tokenizer, setup.passage_tokens)  # type: ignore[arg-type]
     explicit = find_explicit(text, setup.lexicon, setup.catalog)
-    candidates = find_candidates(text, explicit, setup.catalog, author=setup.author)
+    candidates = find_candidates(text, explicit, setup.tables, author=setup.author)
     encoded = encode(tokens, explicit, encoder, window=window, budget=budget, keep_layers=setup.keep_layers)
     return DocState(text, tokens, tuple(explicit), tuple(candidates), encoded)

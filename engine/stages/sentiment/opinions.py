@@ -110,11 +110,9 @@ class Judged:
 
 
 def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, references: Sequence[Reference],
-          table: AspectTable, head: OpinionHead, config: OpinionHeadConfig,
-          hits: Sequence[TermHit] | None = None) -> list[Judged]:
+          table: AspectTable, hits: Sequence[TermHit], head: OpinionHead, config: OpinionHeadConfig) -> list[Judged]:
     """Every (expression, judged reference) of a document, in document order; `states` (n, d) are
-    the document pass's final states, `hits` the document's aspect terms (term_hits) when the caller has
-    them already."""
+    the document pass's final states, `hits` its aspect terms (term_hits)."""
     with torch.inference_mode(), single_thread():
         tag_ids = inside_tags(rounded(tag_probabilities(head, states, tokens.input_ids)), config.inside_threshold)  # (n,)
         expressions = decode_expressions(tag_ids, layout, tokens.text)
@@ -147,7 +145,7 @@ def judge(tokens: TokenizedDocument, layout: TokenLayout, states: torch.Tensor, 
         probs = head.polarity(pooled.expression[ck], pooled.reference[cr], pooled.sentence[ck],
                               pair_words).softmax(-1).numpy()
         by_sentence: dict[int, list[TermHit]] = {}
-        for hit in term_hits(tokens, table) if hits is None else hits:
+        for hit in hits:
             by_sentence.setdefault(int(layout.sentence[hit.first]), []).append(hit)
 
         def near(k: int) -> list[TermHit]:  # aspect_features reads the expression's sentence and the one before
@@ -206,7 +204,7 @@ def find_opinions(tokens: TokenizedDocument, states: torch.Tensor, mentions: Seq
     text = tokens.text
     layout = token_layout(tokens)
     hits = term_hits(tokens, table)  # read by judge's aspect features and by the reported aspect spans
-    judged = judge(tokens, layout, states, references_of(mentions, tokens), table, head, config, hits)
+    judged = judge(tokens, layout, states, references_of(mentions, tokens), table, hits, head, config)
     terms = _terms_by_sentence(layout, hits if judged else [])
     opinions = []
     for j in judged:
