@@ -75,3 +75,31 @@ def test_the_evidence_word_does_not_flip_on_float_noise() -> None:
         weights = (np.array([sturdy, coat]), np.array([0.3, 0.3 + noise]))
         [span] = evidence_spans(tokens, weights, (0, 6), top=1)
         assert (span.start, span.end, span.text, span.weight) == (15, 21, "sturdy", 1.0)
+
+
+def test_each_vector_math_function_runs_on_one_thread_before_any_split_call() -> None:
+    # A first VML call split across threads sometimes ran a low-accuracy kernel on the worker (about 3%
+    # of fresh processes; bench/vector_math.py): loading a model must call each function once on a
+    # tensor too small to split, before anything calls it on a larger one.
+    probe = """
+import torch
+from torch.overrides import TorchFunctionMode
+from brandscan.engine.model.loader import load_model
+from brandscan.engine.stable import VECTOR_MATH
+calls = []
+class Record(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in VECTOR_MATH and args and isinstance(args[0], torch.Tensor):
+            calls.append((name, args[0].dtype, args[0].numel()))
+        return func(*args, **(kwargs or {}))
+with Record():
+    load_model(None, threads=2)
+for name in VECTOR_MATH:
+    for dtype in (torch.float32, torch.float64):
+        sizes = [n for f, d, n in calls if f == name and d == dtype]
+        assert sizes and sizes[0] <= 2048, (name, dtype, sizes[:3])
+print("ok", len(calls))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]

@@ -210,11 +210,13 @@ def load_model(
 
     from brandscan.engine.model import registry
     from brandscan.engine.model.encoder import EncoderConfig
+    from brandscan.engine.stable import warm_vector_math
 
     if threads is not None and threads < 1:
         raise ModelError(f"threads must be >= 1, got {threads}")
     torch_dtype = resolve_dtype(dtype, device)  # a bad dtype fails before any file is read
     torch.set_num_threads(threads or os.cpu_count() or 1)
+    warm_vector_math()
     directory = registry.resolve(name_or_dir)
     config = registry.read_config(directory)
     tokenizer_file = directory / "tokenizer.json"
