@@ -25,6 +25,10 @@ def linking_head(
     renamed: int = typer.Option(2, "--renamed", min=0, help="Copies of each brand document with invented brand names."),
     distance: int = typer.Option(1, "--distance", min=0,
                                  help="Copies with 2-8 brand-free paragraphs inserted at paragraph breaks."),
+    common_word: int = typer.Option(
+        0, "--common-word", min=0, max=1,
+        help="Copies in which each ambiguous brand is named by its common word alone, in text and catalogue "
+             "(\"Summit\", never \"Summit Outdoors\"), as a user's catalogue names Amazon or Apple; 0 or 1."),
     held_out: float = typer.Option(0.15, "--held-out", min=0.0, max=0.5,
                                    help="Share of training documents held out to choose the epoch."),
     epochs: int = typer.Option(30, "--epochs", min=1),
@@ -85,8 +89,8 @@ def linking_head(
     base = [FEATURES, SENSE_FEATURES, str(source_dir), window, budget, source_sha256(),
             *(file_sha256(source_dir / f) for f in (ADAPTER_FILE, "adapter.json") if (source_dir / f).is_file())]
     cache = ExampleCache(examples, base)
-    train_examples, held_examples, sources = _encode(brands, gap, renamed, distance, held_out, seed, max_documents,
-                                                     encoder, tokenizer, window, budget, cache, log)
+    train_examples, held_examples, sources = _encode(brands, gap, (renamed, distance, common_word), held_out, seed,
+                                                     max_documents, encoder, tokenizer, window, budget, cache, log)
     log(f"examples: {cache.hits} forms read from {examples}, {cache.misses} encoded")
     counts = {"train": label_counts(train_examples), "held_out": label_counts(held_examples)}
     log(f"labels: {counts}")
@@ -120,12 +124,12 @@ def linking_head(
                                      "bias": s.bias}
         log(f"gap_validation: {figures['gap_validation']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-    (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, renamed, distance,
+    (out / "TRAINING_CARD.md").write_text(_card(sources, config, command, figures, seconds, (renamed, distance, common_word),
                                                 held_out, (cache.hits, cache.misses), members))
     print(json.dumps({k: v for k, v in figures.items() if k != "history"}, sort_keys=True))
 
 
-def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int, max_documents,  # type: ignore[no-untyped-def]
+def _encode(brands, gap, copies: tuple[int, int, int], held_out: float, seed: int, max_documents,  # type: ignore[no-untyped-def]
             encoder, tokenizer, window: int, budget: int, cache, log) -> tuple[list, list, dict]:
     """The encoder passes: every training document (and its renamed and spread forms), the held-out
     documents and GAP rows, as head examples. Each document draws its forms from its own seeded generator,
@@ -138,7 +142,12 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     from brandscan.evaluation.datasets.brands import read_brand_corpus
     from brandscan.evaluation.datasets.gap import gap_to_link, read_gap
     from brandscan.evaluation.linking_runs import prepare_all
-    from brandscan.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
+    from brandscan.training.brand_augment import (
+        brand_free_paragraphs,
+        insert_distance,
+        name_by_common_word,
+        rename_brands,
+    )
     from brandscan.training.example_cache import file_sha256, form_key
     from brandscan.training.linking_head import (
         brand_examples,
@@ -148,6 +157,7 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     )
 
     started = time.perf_counter()
+    renamed, distance, common_word = copies
     train_examples, held_examples, sources = [], [], {}
 
     profiles = BrandProfiles(encoder, tokenizer)
@@ -171,6 +181,10 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
             for _ in range(distance):
                 train_examples.append(encoded(insert_distance(doc, filler, rng, rng.randint(2, 8)), catalog))
                 forms += 1
+            common = name_by_common_word(doc, catalog) if common_word else None
+            if common is not None and common[0].text != doc.text:  # no ambiguous brand to rename: no copy
+                train_examples.append(encoded(*common))
+                forms += 1
         held_examples += [encoded(d, catalog) for d in held_docs]
         sources[f"brands:{folder}"] = {"documents": len(fit_docs), "augmented_forms": forms,
                                        "held_out_documents": len(held_docs)}
@@ -189,12 +203,13 @@ def _encode(brands, gap, renamed: int, distance: int, held_out: float, seed: int
     return ([e for e in train_examples if e is not None], [e for e in held_examples if e is not None], sources)
 
 
-def _card(sources: dict, config, command: str, figures: dict, seconds: float, renamed: int,  # type: ignore[no-untyped-def]
-          distance: int, held_out: float, cached: tuple[int, int], members: int) -> str:
+def _card(sources: dict, config, command: str, figures: dict, seconds: float,  # type: ignore[no-untyped-def]
+          copies: tuple[int, int, int], held_out: float, cached: tuple[int, int], members: int) -> str:
     import json
 
     from brandscan.training.linking_head import SENSE_CONTEXT
 
+    renamed, distance, common_word = copies
     lines = [
         "# Linking head: training card", "",
         "Ranking, \"none\" and sense modules of the linking head (engine/stages/linking/head.py) over the states of",
@@ -206,7 +221,9 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float, re
         "  queries of its brand, all other candidates (pronouns, first person, noun phrases) queries of none;",
         "  ambiguous names overlapping an explicit mark are the brand sense, `[[x|-]]` marks the other sense.",
         f"  Each document also in {renamed} renamed form(s) (invented names) and {distance} form(s) with 2-8",
-        "  brand-free paragraphs inserted (training/brand_augment.py).",
+        "  brand-free paragraphs inserted (training/brand_augment.py)"
+        + (", and, where it names an ambiguous brand, in one form that names each ambiguous brand by its common"
+           " word alone (name_by_common_word)." if common_word else "."),
         f"  About {held_out:.0%} of the documents, chosen by a seeded hash of the file name (training/held_out.py), is "
         "held out to choose the epoch and the shifts; corpus dev is never read.",
         *(["- GAP development (Apache-2.0); GAP validation is scored below."] if "gap-development" in sources else []),

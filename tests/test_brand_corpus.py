@@ -12,7 +12,12 @@ from brandscan.cli.app import app
 from brandscan.engine.catalog import load_catalog
 from brandscan.evaluation.brand_marks import parse_brand_doc, read_brand_docs
 from brandscan.evaluation.corpus_check import distant_flags
-from brandscan.training.brand_augment import brand_free_paragraphs, insert_distance, rename_brands
+from brandscan.training.brand_augment import (
+    brand_free_paragraphs,
+    insert_distance,
+    name_by_common_word,
+    rename_brands,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "brand_corpus"
 runner = CliRunner()
@@ -137,6 +142,22 @@ def test_renaming_keeps_every_gold_span_exact():
             assert doc.text[before.start:before.end] == renamed.text[after.start:after.end]
     again, _ = rename_brands(doc, catalog, random.Random(7))
     assert again.text == renamed.text  # seeded
+
+
+def test_an_ambiguous_brand_can_be_named_by_its_common_word_alone():
+    catalog = load_catalog(FIXTURE / "catalog.yaml")
+    doc = next(d for d in read_brand_docs(FIXTURE) if d.text.startswith("I flew Heron Air"))
+    common, new_catalog = name_by_common_word(doc, catalog)
+    heron = next(b for b in new_catalog.brands if b.id == "heron-air")
+    assert (heron.name, heron.aliases) == ("Heron", ())
+    assert common.text.startswith("I flew Heron to Tromsø") and "Heron Air" not in common.text
+    explicit = [(common.text[g.start:g.end], g.brand) for g in common.gold if g.kind == "explicit"]
+    assert ("Heron", "heron-air") in explicit and ("Kestrel Rail", "kestrel") in explicit  # unambiguous brands stay
+    # every other mark, the non-brand "heron" among them, keeps its text
+    assert [common.text[g.start:g.end] for g in common.gold if g.brand != "heron-air"] == \
+        [doc.text[g.start:g.end] for g in doc.gold if g.brand != "heron-air"]
+    assert [common.text[o.start:o.end] for o in common.opinions] == \
+        [doc.text[o.start:o.end] for o in doc.opinions]
 
 
 def test_inserted_paragraphs_make_links_distant():

@@ -3,6 +3,8 @@
 - rename_brands: every non-ambiguous brand gets invented names, consistently through the document and
   its catalogue entry, so a model cannot learn that "Heron Air" is an airline by memorising it;
 - insert_distance: brand-free paragraphs inserted at paragraph breaks, so links become distant;
+- name_by_common_word: an ambiguous brand named only by its common word ("Summit", never "Summit
+  Outdoors"), in text and catalogue, as a user's catalogue for Amazon or Apple names it;
 - minimal catalogues (engine.catalog.minimal): the hints a new user would not write.
 Every edit keeps the gold exact: marks and opinions are moved with the text, never re-found.
 """
@@ -14,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from brandscan.engine.catalog import Alias, Brand, Catalog, Product
+from brandscan.engine.stages.mentions import is_single_word
 from brandscan.engine.text.passages import paragraph_spans
 from brandscan.evaluation.brand_marks import BrandDoc
 
@@ -117,6 +120,35 @@ def rename_brands(doc: BrandDoc, catalog: Catalog, rng: random.Random) -> tuple[
                 edits.append((g.start, g.end, new))
     brands = tuple(_renamed_brand(b, mappings[b.id]) if b.id in mappings else b for b in catalog.brands)
     return apply_edits(doc, edits), dataclasses.replace(catalog, brands=brands, sha256=f"{catalog.sha256}+renamed")
+
+
+def name_by_common_word(doc: BrandDoc, catalog: Catalog) -> tuple[BrandDoc, Catalog]:
+    """Each ambiguous brand of the document with a one-word name and a longer one is named by the first
+    one-word name alone: its longer names leave the catalogue, and its explicit marks written with them
+    take the one word (products stay). Why: in the corpus every ambiguous brand also has an unambiguous
+    full name, so the sense module never saw a brand use with no such mention around it, and it rejected
+    "Amazon said its cloud unit grew" and the same sentence with an invented name (docs/linking.md)."""
+    by_id = {b.id: b for b in catalog.brands}
+    present = {g.brand for g in doc.gold if g.kind == "explicit" and g.brand in by_id}
+    words: dict[str, str] = {}  # brand id -> its common word
+    longer: dict[str, set[str]] = {}  # brand id -> its longer names, lower-cased
+    for bid in sorted(present):
+        brand = by_id[bid]
+        names = [brand.name, *(a.text for a in brand.aliases)]
+        single = [n for n in names if is_single_word(n)]
+        if brand.ambiguous and single and len(single) < len(names):
+            words[bid] = single[0]
+            longer[bid] = {n.lower() for n in names if not is_single_word(n)}
+    edits: list[Edit] = [(g.start, g.end, words[g.brand]) for g in doc.gold
+                         if g.kind == "explicit" and g.brand in words and doc.text[g.start:g.end].lower() in longer[g.brand]]
+
+    def renamed(brand: Brand) -> Brand:
+        word = words[brand.id]
+        aliases = tuple(a for a in brand.aliases if is_single_word(a.text) and a.text != word)
+        return dataclasses.replace(brand, name=word, aliases=aliases)
+
+    brands = tuple(renamed(b) if b.id in words else b for b in catalog.brands)
+    return apply_edits(doc, edits), dataclasses.replace(catalog, brands=brands, sha256=f"{catalog.sha256}+common-word")
 
 
 def insert_distance(doc: BrandDoc, filler: Sequence[str], rng: random.Random, count: int) -> BrandDoc:
