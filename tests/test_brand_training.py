@@ -3,6 +3,7 @@ per-epoch forms (training/brand_forms.py), and `train linking --brands` (a tiny 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,6 +148,13 @@ def test_train_linking_head_learns_from_the_engine_candidates_and_loads(tmp_path
     assert grown.exit_code == 0, grown.output
     added = len(list(examples.glob("*.pt"))) - first
     assert 1 <= added <= 2 and f"examples: {first} forms read from {examples}, {added} encoded" in grown.output
+    catalog = corpus / "catalog.yaml"  # Acme Foods, also "Acme", made ambiguous: a document naming it gains a form
+    catalog.write_text(catalog.read_text().replace("category: food company", "category: food company\n    ambiguous: true"))
+    common = runner.invoke(app, [*args, "--common-word", "1"])
+    assert common.exit_code == 0, common.output
+    forms = [int(n) for n in re.findall(r"augmented_forms.: (\d+)", grown.output + common.output)]
+    assert len(forms) == 2 and forms[1] == forms[0] + 1  # the one training document naming Acme Foods
+    assert "by its common word alone" in (out / "TRAINING_CARD.md").read_text()
 
 
 def test_the_example_cache_is_keyed_by_the_code_that_makes_examples(tmp_path):
