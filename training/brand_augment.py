@@ -126,8 +126,9 @@ def name_by_common_word(doc: BrandDoc, catalog: Catalog) -> tuple[BrandDoc, Cata
     """Each ambiguous brand of the document with a one-word name and a longer one is named by the first
     one-word name alone: its longer names leave the catalogue, and its explicit marks written with them
     take the one word (products stay). Why: in the corpus every ambiguous brand also has an unambiguous
-    full name, so the sense module never saw a brand use with no such mention around it, and it rejected
-    "Amazon said its cloud unit grew" and the same sentence with an invented name (docs/linking.md)."""
+    full name, so the sense module never trains on a brand use with no such mention around it; it rejects
+    "Amazon said its cloud unit grew" and the same sentence with an invented name, likely for that
+    (docs/linking.md, where a head trained with these forms is measured)."""
     by_id = {b.id: b for b in catalog.brands}
     present = {g.brand for g in doc.gold if g.kind == "explicit" and g.brand in by_id}
     words: dict[str, str] = {}  # brand id -> its common word
