@@ -29,6 +29,9 @@ def linking_head(
         0, "--common-word", min=0, max=1,
         help="Copies in which each ambiguous brand is named by its common word alone, in text and catalogue "
              "(\"Summit\", never \"Summit Outdoors\"), as a user's catalogue names Amazon or Apple; 0 or 1."),
+    sense_initial_weight: float = typer.Option(
+        1.0, "--sense-initial-weight", min=0.0,
+        help="Weight, in the sense loss, of a brand use of an ambiguous name that opens a sentence (1: like any other)."),
     held_out: float = typer.Option(0.15, "--held-out", min=0.0, max=0.5,
                                    help="Share of training documents held out to choose the epoch."),
     epochs: int = typer.Option(30, "--epochs", min=1),
@@ -80,7 +83,7 @@ def linking_head(
     encoder = adapted_encoder(loaded, source_dir).eval()
     tokenizer = load_tokenizer(loaded.tokenizer_file)
     window, budget = loaded.config.window, loaded.config.global_budget
-    config = HeadTrainConfig(epochs=epochs, seed=seed, width=MAX_ENTITIES)
+    config = HeadTrainConfig(epochs=epochs, seed=seed, width=MAX_ENTITIES, sense_initial_weight=sense_initial_weight)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -168,3 +168,16 @@ def test_the_example_cache_is_keyed_by_the_code_that_makes_examples(tmp_path):
         cache = ExampleCache(tmp_path, ["features", code])
         assert cache.get(["form"], lambda: made.append(1) or "examples") == "examples"
         assert len(made) == expected
+
+
+def test_brand_uses_that_open_a_sentence_can_weigh_more_in_the_sense_loss():
+    import torch
+
+    from brandscan.engine.stages.linking.head import SENSE_FEATURES
+    from brandscan.training.linking_head import sense_weights
+
+    feats = torch.zeros(4, len(SENSE_FEATURES))
+    feats[[0, 2], SENSE_FEATURES.index("sentence_initial")] = 1.0  # uses 0 and 2 open a sentence
+    labels = torch.tensor([1.0, 1.0, 0.0, 0.0])  # 0 and 1 are brand uses
+    assert sense_weights(labels, feats, 2.2).tolist() == pytest.approx([2.2, 1.0, 1.0, 1.0])
+    assert sense_weights(labels, feats, 1.0).tolist() == [1.0, 1.0, 1.0, 1.0]  # the default: every use alike
