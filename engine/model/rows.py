@@ -33,7 +33,6 @@ GLOBAL_SCORES = 1 << 24
 KEY_BLOCK = 16384
 
 
-
 def per_head(t: Tensor) -> Tensor:
     """(m, h, dh) -> (h, m, dh), contiguous: the layout head_scores reads keys in."""
     return t.transpose(0, 1).contiguous()

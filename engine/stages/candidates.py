@@ -39,9 +39,10 @@ MAX_NP_WORDS = 3  # premodifiers + head after the determiner: "the big Swedish r
 # other"): the corpus marks all of these as references to brands and products.
 PRO_HEADS = frozenset(["one", "ones"])
 # Words that end a phrase once its head has begun, though they may open one: adverbs that follow a subject
-# or an object ("the airline first flew", "the shop last year", "the firm well knows"), and verbs whose past
+# or an object ("the airline first flew", "the shop last year", "the firm well knows"), verbs whose past
 # tense has no -ed and that are adjectives or nouns only before a head ("the courier left my parcel" but "the
-# left pocket"; "the bank cut its rates", "the shop let me", "the firm saw profits", "the fare rose"). On the
+# left pocket"; "the bank cut its rates", "the shop let me", "the firm saw profits", "the fare rose"), and
+# "going" ("the brand going forward"). On the
 # train split's marks none of these is the last word of a marked phrase, and phrases ran on into them 58
 # times; "set" stays, a head in 9 marks ("the dearer set"). "the first" and "the last" still stand as
 # phrases; "back" and number words stay ("the matte back", "the same two brands").
@@ -230,6 +231,7 @@ class CandidateTables:
 
 
 def candidate_tables(catalog: Catalog) -> CandidateTables:
+    """The tables find_candidates reads, for `catalog`: build them once and pass them to every document."""
     return CandidateTables(common_word_names(catalog), one_word_names(catalog), product_nouns(catalog))
 
 
