@@ -32,6 +32,10 @@ def linking_head(
     sense_initial_weight: float = typer.Option(
         1.0, "--sense-initial-weight", min=0.0,
         help="Weight, in the sense loss, of a brand use of an ambiguous name that opens a sentence (1: like any other)."),
+    none_context: int = typer.Option(
+        0, "--none-context", min=0, max=64,
+        help="Tokens either side of a pronoun or noun phrase whose mean state the \"no brand\" decision also reads "
+             "(0: the mention's own state only)."),
     held_out: float = typer.Option(0.15, "--held-out", min=0.0, max=0.5,
                                    help="Share of training documents held out to choose the epoch."),
     epochs: int = typer.Option(30, "--epochs", min=1),
@@ -83,17 +87,21 @@ def linking_head(
     encoder = adapted_encoder(loaded, source_dir).eval()
     tokenizer = load_tokenizer(loaded.tokenizer_file)
     window, budget = loaded.config.window, loaded.config.global_budget
-    config = HeadTrainConfig(epochs=epochs, seed=seed, width=MAX_ENTITIES, sense_initial_weight=sense_initial_weight)
+    config = HeadTrainConfig(epochs=epochs, seed=seed, width=MAX_ENTITIES, sense_initial_weight=sense_initial_weight,
+                             none_context=none_context)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     started = time.perf_counter()
+    # none_context joins the base only when set, so caches made before the option stay valid
     base = [FEATURES, SENSE_FEATURES, str(source_dir), window, budget, source_sha256(),
+            *([f"none_context={none_context}"] if none_context else []),
             *(file_sha256(source_dir / f) for f in (ADAPTER_FILE, "adapter.json") if (source_dir / f).is_file())]
     cache = ExampleCache(examples, base)
     train_examples, held_examples, sources = _encode(brands, gap, (renamed, distance, common_word), held_out, seed,
-                                                     max_documents, encoder, tokenizer, window, budget, cache, log)
+                                                     max_documents, encoder, tokenizer, window, budget, cache, log,
+                                                     none_context)
     log(f"examples: {cache.hits} forms read from {examples}, {cache.misses} encoded")
     counts = {"train": label_counts(train_examples), "held_out": label_counts(held_examples)}
     log(f"labels: {counts}")
@@ -133,7 +141,7 @@ def linking_head(
 
 
 def _encode(brands, gap, copies: tuple[int, int, int], held_out: float, seed: int, max_documents,  # type: ignore[no-untyped-def]
-            encoder, tokenizer, window: int, budget: int, cache, log) -> tuple[list, list, dict]:
+            encoder, tokenizer, window: int, budget: int, cache, log, none_context: int = 0) -> tuple[list, list, dict]:
     """The encoder passes: every training document (and its renamed and spread forms), the held-out
     documents and GAP rows, as head examples. Each document draws its forms from its own seeded generator,
     so adding documents to the corpus leaves the other documents' renamed forms (and their cache entries) as
@@ -167,7 +175,7 @@ def _encode(brands, gap, copies: tuple[int, int, int], held_out: float, seed: in
 
     def encoded(doc, catalog):  # type: ignore[no-untyped-def]
         return without_anchor_vectors(cache.get(form_key(doc, catalog), lambda: brand_examples(
-            doc, catalog, tokenizer, encoder, window, budget, profiles=profiles)))
+            doc, catalog, tokenizer, encoder, window, budget, profiles=profiles, none_context=none_context)))
 
     for folder in brands:
         docs, catalog = read_brand_corpus(folder)
@@ -197,7 +205,7 @@ def _encode(brands, gap, copies: tuple[int, int, int], held_out: float, seed: in
 
         def gap_examples() -> list:
             items = prepare_all([gap_to_link(r) for r in read_gap(table)[:max_documents]], tokenizer, budget)
-            return [prepared_examples(item, encoder, window, "gap") for item in items]
+            return [prepared_examples(item, encoder, window, "gap", none_context) for item in items]
 
         rows = [without_anchor_vectors(e) for e in cache.get(["gap", file_sha256(table), max_documents], gap_examples)]
         train_examples += rows
@@ -239,7 +247,10 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float,  #
         f"weight decay {config.weight_decay}, batch {config.batch} queries, {config.width} brands per query, "
         f"head width {config.pair_width}, dropout {config.dropout}, no anchor vectors in the pair MLP "
         "(LinkingHeadConfig.entity_vectors), the sense module also reading the mean state of the name and "
-        f"{SENSE_CONTEXT} tokens either side; then the none and sense shifts calibrated on the held-out documents",
+        f"{SENSE_CONTEXT} tokens either side"
+        + (f", the \"no brand\" module the mean state of the mention and {config.none_context} tokens either side"
+           if config.none_context else "")
+        + "; then the none and sense shifts calibrated on the held-out documents",
         f"- CPU, {seconds:.0f} s in all, encoder passes included ({cached[1]} document forms encoded, {cached[0]} read "
         "from the --examples folder of an earlier run)", f"- command: `{command}`", "",
         "## Figures (held-out train documents; GAP validation)",

@@ -90,7 +90,7 @@ def doc_logits(encoder: Encoder, head: AnyHead, item: Prepared, window: int, dev
     rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), device=device)
     att = states.layers[-1].row_attention(states.layer_inputs[-1], rows, gpos, attention_window)
     feats = build_features(states.last_hidden, att, tokens.passage_of, queries, item.entities, window, item.initial,
-                           next(head.parameters()).dtype)
+                           next(head.parameters()).dtype, none_context=head.config.none_context)
     return head(*feats)
 
 

@@ -181,3 +181,39 @@ def test_brand_uses_that_open_a_sentence_can_weigh_more_in_the_sense_loss():
     labels = torch.tensor([1.0, 1.0, 0.0, 0.0])  # 0 and 1 are brand uses
     assert sense_weights(labels, feats, 2.2).tolist() == pytest.approx([2.2, 1.0, 1.0, 1.0])
     assert sense_weights(labels, feats, 1.0).tolist() == [1.0, 1.0, 1.0, 1.0]  # the default: every use alike
+
+
+def test_a_head_whose_no_brand_decision_reads_the_mention_context_trains_and_links(tmp_path):
+    """`--none-context N`: the "no brand" module also reads the mean state of each pronoun or noun phrase
+    with N tokens either side; the head keeps the setting, its examples are cached apart, and analysis
+    feeds it the same inputs."""
+    import shutil
+
+    from brandscan.engine.model.loader import load_model
+    from brandscan.engine.stages.encode import FrontHalf, front_half
+    from brandscan.engine.stages.linking.decide import link
+    from brandscan.engine.stages.load import load_linker
+    from brandscan.engine.stages.mentions import brand_lexicon
+    from brandscan.engine.text.passages import load_tokenizer
+    from brandscan.evaluation.datasets.brands import read_brand_corpus
+
+    corpus, out, examples = tmp_path / "train", tmp_path / "head", tmp_path / "examples"
+    shutil.copytree(FIXTURE.parent / "brands_eval", corpus)
+    args = ["train", "linking-head", "--brands", str(corpus), "--out", str(out), "--epochs", "1", "--renamed", "0",
+            "--distance", "0", "--held-out", "0.5", "--members", "1", "--examples", str(examples)]
+    plain = runner.invoke(app, args)
+    assert plain.exit_code == 0, plain.output
+    with_context = runner.invoke(app, [*args, "--none-context", "4"])
+    assert with_context.exit_code == 0, with_context.output
+    assert "examples: 0 forms read" in with_context.output  # other inputs: nothing read from the plain run's cache
+    assert "the mean state of the mention and 4 tokens either side" in (out / "TRAINING_CARD.md").read_text()
+
+    loaded = load_model(None)
+    encoder, linker = load_linker(loaded, out)
+    assert linker.head.config.none_context == 4
+    docs, catalog = read_brand_corpus(corpus)
+    setup = FrontHalf(catalog, brand_lexicon(catalog), load_tokenizer(loaded.tokenizer_file))
+    state = front_half(docs[0].text, setup, encoder, window=loaded.config.window, budget=loaded.config.global_budget)
+    result = link(state, catalog, linker)
+    linked = [m for m in result.mentions if m.brand is not None and m.kind in ("pronoun", "nominal")]
+    assert linked and all(0.0 < m.probability <= 1.0 for m in linked)

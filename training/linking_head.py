@@ -84,9 +84,11 @@ def sense_label(c: Candidate, gold: Sequence[tuple[int, int, str | None]]) -> in
 
 
 def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder, window: int,  # type: ignore[no-untyped-def]
-                   budget: int, source: str = "brands", profiles: BrandProfiles | None = None) -> HeadExamples | None:
+                   budget: int, source: str = "brands", profiles: BrandProfiles | None = None,
+                   none_context: int = 0) -> HeadExamples | None:
     """The head inputs of one annotated brand document, through the analysis front half; `profiles`
-    (read through `encoder`) gives the profile_cosine feature, as the Linker's does in analysis."""
+    (read through `encoder`) gives the profile_cosine feature, as the Linker's does in analysis;
+    `none_context` as LinkingHeadConfig's."""
     setup = FrontHalf(catalog, brand_lexicon(catalog), tokenizer, author=doc.author)
     state = front_half(doc.text, setup, encoder, window=window, budget=budget)
     states = state.encoded.states
@@ -119,14 +121,14 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
             vectors = brand_profiles(profiles, catalog, entities)
             qvec, evec, feats, mask, kind = build_features(states.last_hidden, top, tokens.passage_of, queries,
                                                            entities.specs, states.window, initial, torch.float32,
-                                                           vectors)
+                                                           vectors, none_context)
         else:
-            qvec, evec, feats, mask, kind = _empty_queries(states.last_hidden.shape[1])
+            qvec, evec, feats, mask, kind = _empty_queries(states.last_hidden.shape[1], none_context)
     return HeadExamples(source, qvec, evec, feats, mask, kind, torch.tensor(labels, dtype=torch.long),
                         vec[keep], sfeats[keep], torch.tensor([float(sense[i]) for i in keep]))
 
 
-def prepared_examples(item: Prepared, encoder: Encoder, window: int, source: str) -> HeadExamples:
+def prepared_examples(item: Prepared, encoder: Encoder, window: int, source: str, none_context: int = 0) -> HeadExamples:
     """The head inputs of a prepared coreference item (GAP): named people are the entities."""
     with torch.no_grad():
         tokens = item.tokens
@@ -135,7 +137,8 @@ def prepared_examples(item: Prepared, encoder: Encoder, window: int, source: str
         gpos = torch.from_numpy(item.global_positions)
         att = states.layers[-1].row_attention(states.layer_inputs[-1], rows, gpos, window)
         qvec, evec, feats, mask, kind = build_features(states.last_hidden, att, tokens.passage_of, item.queries,
-                                                       item.entities, window, item.initial, torch.float32)
+                                                       item.entities, window, item.initial, torch.float32,
+                                                       none_context=none_context)
     d = qvec.shape[1]
     return HeadExamples(source, qvec, evec, feats, mask, kind, torch.tensor(item.labels, dtype=torch.long),
                         qvec.new_zeros(0, d), qvec.new_zeros(0, 0), qvec.new_zeros(0))
@@ -149,11 +152,11 @@ def without_anchor_vectors(examples: HeadExamples) -> HeadExamples:
     return replace(examples, evec=examples.evec.new_zeros(Q, E, 0))
 
 
-def _empty_queries(d: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _empty_queries(d: int, none_context: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     from brandscan.engine.stages.linking.head import FEATURES, KINDS
 
     return (torch.zeros(0, d), torch.zeros(0, 1, d), torch.zeros(0, 1, len(FEATURES)),
-            torch.zeros(0, 1, dtype=torch.bool), torch.zeros(0, len(KINDS) + 2))
+            torch.zeros(0, 1, dtype=torch.bool), torch.zeros(0, len(KINDS) + 2 + (d if none_context else 0)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,6 +210,8 @@ class HeadTrainConfig:
     # 2.2 makes a sentence's start say nothing of the sense in the train split (it opens 32% of the other
     # uses and 18% of the brand uses; odds 0.46 against 0.21): docs/linking.md.
     sense_initial_weight: float = 1.0
+    # Tokens either side of a query whose mean state the "no brand" module reads (LinkingHeadConfig.none_context).
+    none_context: int = 0
 
 
 def sense_weights(labels: Tensor, feats: Tensor, initial_weight: float) -> Tensor:
@@ -244,7 +249,7 @@ def fit_head(train: Batchable, held_out: Batchable | None, config: HeadTrainConf
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     head = LinkingHead(LinkingHeadConfig(hidden=hidden, width=config.pair_width, dropout=config.dropout,
-                                         sense_context=SENSE_CONTEXT))
+                                         sense_context=SENSE_CONTEXT, none_context=config.none_context))
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n, s = len(train.labels), len(train.sense_labels)
     sense_batch = max(1, config.batch * s // max(n, 1))

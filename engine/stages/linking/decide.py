@@ -291,7 +291,7 @@ def head_logits(
             attention = RowAttention(attention.rows, attention.keys, attention.probs.to(head_dtype))
         with single_thread():  # the features and head are small; one thread keeps their sums fixed
             context = feature_context(states.last_hidden, attention, tokens.passage_of, entities.specs,
-                                      states.window, initial, head_dtype, profiles)
+                                      states.window, initial, head_dtype, profiles, linker.head.config.none_context)
             out = torch.full((len(queries), width), -1e4)
             for at in range(0, len(queries), QUERY_CHUNK):
                 logits = linker.head(*chunk_features(context, queries[at:at + QUERY_CHUNK])).float()

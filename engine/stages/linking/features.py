@@ -45,6 +45,7 @@ class FeatureContext:
     initial: np.ndarray  # (n,) bool sentence-initial
     window: int
     profiles: Tensor | None = None  # (n_entities, d) unit profile vectors (profiles.py); None: none known
+    none_context: int = 0  # tokens either side of a query whose mean state joins its "no brand" inputs (0: none)
 
 
 def span_tokens(spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,10 +111,13 @@ def row_mass(attention: RowAttention, entity_of: Tensor) -> RowMass:
 
 def feature_context(hidden: Tensor, attention: RowAttention | RowMass, passage_of: np.ndarray,
                     entities: Sequence[EntitySpec], window: int, initial: np.ndarray | None = None,
-                    dtype: torch.dtype | None = None, profiles: Tensor | None = None) -> FeatureContext:
+                    dtype: torch.dtype | None = None, profiles: Tensor | None = None,
+                    none_context: int = 0) -> FeatureContext:
     """The per-document part of the features, linear in tokens, anchors and attention rows; vectors
     in `dtype` (default: the states'). `profiles` (len(entities), d): each entity's unit profile vector
-    (profiles.py), or None where the data has no catalogue (GAP's people): profile_cosine is then 0."""
+    (profiles.py), or None where the data has no catalogue (GAP's people): profile_cosine is then 0.
+    `none_context` > 0 (LinkingHeadConfig.none_context): the kind rows also carry the mean state of each
+    query with that many tokens either side."""
     dtype = dtype or hidden.dtype
     n = hidden.shape[0]
     spans = [sorted(e.anchors) for e in entities]
@@ -126,7 +130,7 @@ def feature_context(hidden: Tensor, attention: RowAttention | RowMass, passage_o
     row_index[attention.rows.cpu().numpy()] = np.arange(len(attention.rows))
     return FeatureContext(hidden, dtype, span_means(hidden, flat, dtype), anchor_start, first, attention.mass, row_index,
                           passage_of, np.zeros(n, dtype=bool) if initial is None else initial, window,
-                          None if profiles is None else profiles.to(device=hidden.device, dtype=dtype))
+                          None if profiles is None else profiles.to(device=hidden.device, dtype=dtype), none_context)
 
 
 def build_features(
@@ -139,14 +143,15 @@ def build_features(
     initial: np.ndarray | None = None,
     dtype: torch.dtype | None = None,
     profiles: Tensor | None = None,
+    none_context: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2)),
     in `dtype` (the head's; None: the states'), whatever dtype the states are stored in.
 
     `initial` (n,) bool marks tokens that open a sentence (sentence_initial()); None: all False.
     One call holds (Q, E, d) tensors: analysis calls chunk_features a chunk of queries at a time."""
-    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial, dtype, profiles),
-                          queries)
+    return chunk_features(feature_context(hidden, attention, passage_of, entities, window, initial, dtype, profiles,
+                                          none_context), queries)
 
 
 def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -277,4 +282,9 @@ def chunk_features(ctx: FeatureContext, queries: Sequence[QuerySpec]) -> tuple[T
     learned = torch.stack([mass, torch.log(mass + 1e-4), max_cos, near_cos, profile_cos], dim=-1)  # (Q, E, LEARNED)
     numeric_t = torch.from_numpy(numeric).to(device=device, dtype=dtype)
     feats = torch.cat([learned.to(dtype), numeric_t[..., LEARNED:]], dim=-1) * mask[..., None]
-    return qvec, evec, feats, mask, torch.from_numpy(kind).to(device=device, dtype=dtype)
+    kind_t = torch.from_numpy(kind).to(device=device, dtype=dtype)
+    if ctx.none_context:
+        n, c = hidden.shape[0], ctx.none_context
+        around = [(max(0, s - c), min(n, e + c)) for s, e in zip(qs.tolist(), qe.tolist())]
+        kind_t = torch.cat([kind_t, span_means(hidden, around, dtype)], dim=-1)  # (Q, K+2+d)
+    return qvec, evec, feats, mask, kind_t

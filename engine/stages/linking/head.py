@@ -104,6 +104,9 @@ class LinkingHeadConfig:
     # The sense module also reads the mean state of the name with this many tokens either side (its
     # context as the encoder saw it); 0: the name's own state only (heads trained before it).
     sense_context: int = 0
+    # The "no brand" module also reads the mean state of the query with this many tokens either side
+    # (features.chunk_features puts it in the kind rows); 0: the query's own state only (heads before it).
+    none_context: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,8 @@ class LinkingHead(nn.Module):
             nn.Linear(pair_in, w), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(w, 1)
         )
         self.none = nn.Sequential(
-            nn.Linear(d + len(KINDS) + 2, w // 2), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
+            nn.Linear(d * (2 if config.none_context else 1) + len(KINDS) + 2, w // 2), nn.GELU(),
+            nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
         )
         self.sense = nn.Sequential(
             nn.Linear(d * (2 if config.sense_context else 1) + config.sense_features, w // 2), nn.GELU(),
@@ -154,7 +158,8 @@ class LinkingHead(nn.Module):
         """qvec (Q, d), evec (Q, E, d), feats (Q, E, F), mask (Q, E) bool, kind (Q, K+2) -> logits (Q, 1+E).
 
         `kind` is the one-hot kind plus the query's in_turn and has-a-speaker flags: whether "we" or
-        "it" refers to any brand at all depends on them."""
+        "it" refers to any brand at all depends on them; with `none_context`, then the query's context
+        mean (Q, K+2+d)."""
         Q, E, _ = evec.shape
         qe = qvec[:, None, :].expand(Q, E, -1)  # (Q, E, d)
         parts = [qe, evec, qe * evec, feats] if self.config.entity_vectors else [qe, feats]
