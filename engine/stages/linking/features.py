@@ -145,8 +145,9 @@ def build_features(
     profiles: Tensor | None = None,
     none_context: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2)),
-    in `dtype` (the head's; None: the states'), whatever dtype the states are stored in.
+    """Head inputs for every query: (qvec (Q,d), evec (Q,E,d), feats (Q,E,F), mask (Q,E), kind (Q,K+2), or
+    (Q,K+2+d) with `none_context`), in `dtype` (the head's; None: the states'), whatever dtype the states are
+    stored in.
 
     `initial` (n,) bool marks tokens that open a sentence (sentence_initial()); None: all False.
     One call holds (Q, E, d) tensors: analysis calls chunk_features a chunk of queries at a time."""
