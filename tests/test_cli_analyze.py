@@ -171,3 +171,42 @@ def test_a_bug_is_not_mistaken_for_a_fired_condition(review: Path) -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 70
     assert "RuntimeError: boom" in done.stderr and "internal error" in done.stderr
+
+
+def test_the_console_script_exits_with_each_code_and_every_report_written(tmp_path: Path, review: Path) -> None:
+    # main() leaves without the interpreter's teardown when nothing is left running (cli/app.leave): every
+    # report must still be on disk, whole, and each exit code the one the command chose.
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.txt").write_text(REVIEW, encoding="utf-8")
+    (inputs / "b.txt").write_bytes(b"\x00\x01binary\x00" * 40)
+    (inputs / "c.txt").write_text("Aurora Airways flew me home. The airline was late.", encoding="utf-8")
+    out = tmp_path / "out"
+    batch = subprocess.run([str(BRANDSCAN), "analyze", str(inputs), "-c", str(CATALOG), "-o", str(out), "--jobs", "2",
+                            "--no-cache"], capture_output=True, text=True)
+    assert batch.returncode == 3, batch.stderr
+    reports = {p.name: json.loads(p.read_text()) for p in out.rglob("*.json")}
+    assert set(reports) == {"a.txt.json", "b.txt.json", "c.txt.json"} and "error" in reports["b.txt.json"]
+    assert len(reports["a.txt.json"]["mentions"]) == 6
+    flagged = subprocess.run([str(BRANDSCAN), "analyze", str(review), "-c", str(CATALOG), "--fail-on", "mentions>0"],
+                             capture_output=True, text=True)
+    assert flagged.returncode == 1 and json.loads(flagged.stdout)["mentions"]
+    first_lines = f"'{BRANDSCAN}' analyze '{review}' -c '{CATALOG}' | head -n 1"
+    piped = subprocess.run(["bash", "-c", first_lines], capture_output=True, text=True)
+    assert piped.stdout == "{\n" and "Traceback" not in piped.stderr and "Exception" not in piped.stderr
+
+
+def test_leaving_skips_the_teardown_only_when_nothing_is_left_running() -> None:
+    import threading
+
+    from brandscan.cli.app import nothing_left_running
+
+    assert nothing_left_running() is (threading.active_count() == 1)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        assert not nothing_left_running()  # a thread still running: the normal exit joins it
+    finally:
+        stop.set()
+        worker.join()
