@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="corpus")
     group.command("check", no_args_is_help=True)(check)
     group.command("gum", no_args_is_help=True)(gum)
+    group.command("held-out", no_args_is_help=True)(held_out)
 
 
 def check(
@@ -72,3 +73,30 @@ def gum(
     written = build_gum_brands(gum_root, split, out, genres=None if all_genres else CC_BY_GENRES,
                                senses=senses, seed=seed)
     typer.echo(f"{written} documents with brands written to {out}", err=True)
+
+
+def held_out(
+    brands: Path = typer.Argument(..., help="The brand corpus folder the heads trained on, e.g. corpus/brands/train."),
+    out: Path = typer.Argument(..., help="Folder to copy the held-out documents and catalog.yaml into."),
+    share: float = typer.Option(0.15, "--held-out", min=0.01, max=0.5,
+                                help="The held-out share the training commands used (their --held-out)."),
+    seed: int = typer.Option(0, "--seed", help="The seed of that split (their --seed)."),
+) -> None:
+    """Copy the training documents that `train linking-head`, `train opinions`, `train sense-context` and
+    `train operating-point` hold out (a seeded hash of each file name) into OUT, so that `brandscan eval brands
+    OUT` measures what every choice of a head, a shift or a threshold was measured on."""
+    import shutil
+
+    from brandscan.engine.errors import ConfigError
+    from brandscan.evaluation.brand_marks import brand_doc_files
+    from brandscan.training.held_out import split_by_name
+
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out}: not empty; the held-out documents go into a new or empty folder")
+    if not (brands / "catalog.yaml").is_file():
+        raise ConfigError(f"{brands}: no catalog.yaml here (a brand corpus folder holds one beside its documents)")
+    _, chosen = split_by_name(brand_doc_files(brands), lambda p: p.name, share, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in [*chosen, brands / "catalog.yaml"]:
+        shutil.copyfile(path, out / path.name)
+    typer.echo(f"{len(chosen)} held-out documents of {brands} copied to {out}", err=True)

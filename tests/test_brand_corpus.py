@@ -169,3 +169,24 @@ def test_inserted_paragraphs_make_links_distant():
     assert any(distant_flags(longer).values())
     assert [longer.text[g.start:g.end] for g in longer.gold] == [doc.text[g.start:g.end] for g in doc.gold]
     assert [longer.text[o.start:o.end] for o in longer.opinions] == [doc.text[o.start:o.end] for o in doc.opinions]
+
+
+def test_corpus_held_out_copies_the_documents_training_holds_out(tmp_path):
+    # The documents every head, shift and threshold was chosen on, as the training commands split them.
+    from brandscan.evaluation.brand_marks import brand_doc_files
+    from brandscan.training.held_out import split_by_name
+
+    corpus = tmp_path / "train"
+    corpus.mkdir()
+    for path in [*brand_doc_files(FIXTURE), FIXTURE / "catalog.yaml"]:
+        (corpus / path.name).write_text(path.read_text())
+    out = tmp_path / "held"
+    result = runner.invoke(app, ["corpus", "held-out", str(corpus), str(out), "--held-out", "0.5", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    fit, held = split_by_name(read_brand_docs(corpus), lambda d: d.name, 0.5, 3)
+    assert sorted(p.name for p in out.glob("*.md")) == sorted(Path(d.name).name for d in held) and fit
+    assert (out / "catalog.yaml").read_text() == (corpus / "catalog.yaml").read_text()
+    again = runner.invoke(app, ["corpus", "held-out", str(corpus), str(out)])
+    assert again.exit_code != 0 and "not empty" in str(again.exception or again.output)
+    scored = runner.invoke(app, ["eval", "brands", str(out), "--format", "json", "--baselines-only"])
+    assert scored.exit_code == 0 and json.loads(scored.stdout)["counts"]["documents"] == len(held)
