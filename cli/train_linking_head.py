@@ -36,6 +36,10 @@ def linking_head(
         0, "--none-context", min=0, max=64,
         help="Tokens either side of a pronoun or noun phrase whose mean state the \"no brand\" decision also reads "
              "(0: the mention's own state only)."),
+    sense_profile: int = typer.Option(
+        0, "--sense-profile", min=0, max=1,
+        help="1: the sense of an ambiguous name also reads how close the words around it are to its brand's "
+             "profile (\"name: category\"); 0 or 1."),
     held_out: float = typer.Option(0.15, "--held-out", min=0.0, max=0.5,
                                    help="Share of training documents held out to choose the epoch."),
     epochs: int = typer.Option(30, "--epochs", min=1),
@@ -88,7 +92,7 @@ def linking_head(
     tokenizer = load_tokenizer(loaded.tokenizer_file)
     window, budget = loaded.config.window, loaded.config.global_budget
     config = HeadTrainConfig(epochs=epochs, seed=seed, width=MAX_ENTITIES, sense_initial_weight=sense_initial_weight,
-                             none_context=none_context)
+                             none_context=none_context, sense_profile=bool(sense_profile))
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -97,11 +101,12 @@ def linking_head(
     # none_context joins the base only when set, so caches made before the option stay valid
     base = [FEATURES, SENSE_FEATURES, str(source_dir), window, budget, source_sha256(),
             *([f"none_context={none_context}"] if none_context else []),
+            *(["sense_profile"] if sense_profile else []),
             *(file_sha256(source_dir / f) for f in (ADAPTER_FILE, "adapter.json") if (source_dir / f).is_file())]
     cache = ExampleCache(examples, base)
     train_examples, held_examples, sources = _encode(brands, gap, (renamed, distance, common_word), held_out, seed,
                                                      max_documents, encoder, tokenizer, window, budget, cache, log,
-                                                     none_context)
+                                                     none_context, bool(sense_profile))
     log(f"examples: {cache.hits} forms read from {examples}, {cache.misses} encoded")
     counts = {"train": label_counts(train_examples), "held_out": label_counts(held_examples)}
     log(f"labels: {counts}")
@@ -141,7 +146,8 @@ def linking_head(
 
 
 def _encode(brands, gap, copies: tuple[int, int, int], held_out: float, seed: int, max_documents,  # type: ignore[no-untyped-def]
-            encoder, tokenizer, window: int, budget: int, cache, log, none_context: int = 0) -> tuple[list, list, dict]:
+            encoder, tokenizer, window: int, budget: int, cache, log, none_context: int = 0,
+            sense_profile: bool = False) -> tuple[list, list, dict]:
     """The encoder passes: every training document (and its renamed and spread forms), the held-out
     documents and GAP rows, as head examples. Each document draws its forms from its own seeded generator,
     so adding documents to the corpus leaves the other documents' renamed forms (and their cache entries) as
@@ -175,7 +181,8 @@ def _encode(brands, gap, copies: tuple[int, int, int], held_out: float, seed: in
 
     def encoded(doc, catalog):  # type: ignore[no-untyped-def]
         return without_anchor_vectors(cache.get(form_key(doc, catalog), lambda: brand_examples(
-            doc, catalog, tokenizer, encoder, window, budget, profiles=profiles, none_context=none_context)))
+            doc, catalog, tokenizer, encoder, window, budget, profiles=profiles, none_context=none_context,
+            sense_profile=sense_profile)))
 
     for folder in brands:
         docs, catalog = read_brand_corpus(folder)
@@ -250,6 +257,7 @@ def _card(sources: dict, config, command: str, figures: dict, seconds: float,  #
         f"{SENSE_CONTEXT} tokens either side"
         + (f", the \"no brand\" module the mean state of the mention and {config.none_context} tokens either side"
            if config.none_context else "")
+        + (", the sense module the cosine of the name's context with its brand's profile" if config.sense_profile else "")
         + "; then the none and sense shifts calibrated on the held-out documents",
         f"- CPU, {seconds:.0f} s in all, encoder passes included ({cached[1]} document forms encoded, {cached[0]} read "
         "from the --examples folder of an earlier run)", f"- command: `{command}`", "",

@@ -74,7 +74,7 @@ def sense_context(
     prior = fit(items, seed, log)
 
     # The shipped sense module alone on the held-out documents, through the engine's front half.
-    alone = Linker(linker.head, linker.directory)
+    alone = Linker(linker.head, linker.directory, profiles=linker.profiles)
     held = SenseItems()
     head_logits: list[float] = []
     window, budget = loaded.config.window, loaded.config.global_budget
@@ -82,7 +82,7 @@ def sense_context(
     for doc in held_docs:
         setup = setups.setdefault(doc.author, FrontHalf(cat, brand_lexicon(cat), tokenizer, author=doc.author))
         state = front_half(doc.text, setup, encoder, window=window, budget=budget)
-        aliases, spans, logits = sense_logits(state, alone)
+        aliases, spans, logits = sense_logits(state, alone, cat)
         for c, span, logit in zip(aliases, spans, logits.tolist()):
             if held.add(doc, state.tokens.input_ids, span, c):
                 head_logits.append(logit)

@@ -183,10 +183,15 @@ def test_brand_uses_that_open_a_sentence_can_weigh_more_in_the_sense_loss():
     assert sense_weights(labels, feats, 1.0).tolist() == [1.0, 1.0, 1.0, 1.0]  # the default: every use alike
 
 
-def test_a_head_whose_no_brand_decision_reads_the_mention_context_trains_and_links(tmp_path):
+@pytest.mark.parametrize(("option", "value", "setting", "card"), [
+    ("--none-context", "4", ("none_context", 4), "the mean state of the mention and 4 tokens either side"),
+    ("--sense-profile", "1", ("sense_profile", True), "the cosine of the name's context with its brand's profile"),
+])
+def test_a_head_trained_with_more_inputs_keeps_its_setting_and_links(tmp_path, option, value, setting, card):
     """`--none-context N`: the "no brand" module also reads the mean state of each pronoun or noun phrase
-    with N tokens either side; the head keeps the setting, its examples are cached apart, and analysis
-    feeds it the same inputs."""
+    with N tokens either side; `--sense-profile 1`: the sense module also reads how close the words around
+    an ambiguous name are to its brand's profile. The head keeps the setting, its examples are cached apart,
+    and analysis feeds it the same inputs."""
     import shutil
 
     from brandscan.engine.model.loader import load_model
@@ -203,17 +208,18 @@ def test_a_head_whose_no_brand_decision_reads_the_mention_context_trains_and_lin
             "--distance", "0", "--held-out", "0.5", "--members", "1", "--examples", str(examples)]
     plain = runner.invoke(app, args)
     assert plain.exit_code == 0, plain.output
-    with_context = runner.invoke(app, [*args, "--none-context", "4"])
-    assert with_context.exit_code == 0, with_context.output
-    assert "examples: 0 forms read" in with_context.output  # other inputs: nothing read from the plain run's cache
-    assert "the mean state of the mention and 4 tokens either side" in (out / "TRAINING_CARD.md").read_text()
+    with_more = runner.invoke(app, [*args, option, value])
+    assert with_more.exit_code == 0, with_more.output
+    assert "examples: 0 forms read" in with_more.output  # other inputs: nothing read from the plain run's cache
+    assert card in (out / "TRAINING_CARD.md").read_text()
 
     loaded = load_model(None)
     encoder, linker = load_linker(loaded, out)
-    assert linker.head.config.none_context == 4
+    assert getattr(linker.head.config, setting[0]) == setting[1]
     docs, catalog = read_brand_corpus(corpus)
     setup = FrontHalf(catalog, brand_lexicon(catalog), load_tokenizer(loaded.tokenizer_file))
-    state = front_half(docs[0].text, setup, encoder, window=loaded.config.window, budget=loaded.config.global_budget)
-    result = link(state, catalog, linker)
-    linked = [m for m in result.mentions if m.brand is not None and m.kind in ("pronoun", "nominal")]
-    assert linked and all(0.0 < m.probability <= 1.0 for m in linked)
+    for doc in docs:
+        state = front_half(doc.text, setup, encoder, window=loaded.config.window, budget=loaded.config.global_budget)
+        result = link(state, catalog, linker)
+        assert all(0.0 < m.probability <= 1.0 for m in result.mentions)
+    assert any(m.brand is not None and m.kind in ("pronoun", "nominal") for m in result.mentions)

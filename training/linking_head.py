@@ -85,10 +85,10 @@ def sense_label(c: Candidate, gold: Sequence[tuple[int, int, str | None]]) -> in
 
 def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder, window: int,  # type: ignore[no-untyped-def]
                    budget: int, source: str = "brands", profiles: BrandProfiles | None = None,
-                   none_context: int = 0) -> HeadExamples | None:
+                   none_context: int = 0, sense_profile: bool = False) -> HeadExamples | None:
     """The head inputs of one annotated brand document, through the analysis front half; `profiles`
     (read through `encoder`) gives the profile_cosine feature, as the Linker's does in analysis;
-    `none_context` as LinkingHeadConfig's."""
+    `none_context` and `sense_profile` as LinkingHeadConfig's."""
     setup = FrontHalf(catalog, brand_lexicon(catalog), tokenizer, author=doc.author)
     state = front_half(doc.text, setup, encoder, window=window, budget=budget)
     states = state.encoded.states
@@ -111,7 +111,11 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
         else:
             labels.append(SKIP)
     with torch.no_grad():
-        vec, sfeats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, SENSE_CONTEXT)
+        if sense_profile and profiles is None:
+            raise ValueError("sense_profile needs the brands' profiles")
+        name_profiles = (profiles.vectors([catalog.brand(c.brands[0]) for c in aliases])
+                         if sense_profile and profiles is not None else None)
+        vec, sfeats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, SENSE_CONTEXT, name_profiles)
         keep = [i for i, s in enumerate(sense) if s >= 0]
         if queries:
             rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), dtype=torch.long)
@@ -212,6 +216,7 @@ class HeadTrainConfig:
     sense_initial_weight: float = 1.0
     # Tokens either side of a query whose mean state the "no brand" module reads (LinkingHeadConfig.none_context).
     none_context: int = 0
+    sense_profile: bool = False  # LinkingHeadConfig.sense_profile
 
 
 def sense_weights(labels: Tensor, feats: Tensor, initial_weight: float) -> Tensor:
@@ -249,7 +254,8 @@ def fit_head(train: Batchable, held_out: Batchable | None, config: HeadTrainConf
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     head = LinkingHead(LinkingHeadConfig(hidden=hidden, width=config.pair_width, dropout=config.dropout,
-                                         sense_context=SENSE_CONTEXT, none_context=config.none_context))
+                                         sense_context=SENSE_CONTEXT, none_context=config.none_context,
+                                         sense_profile=config.sense_profile))
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n, s = len(train.labels), len(train.sense_labels)
     sense_batch = max(1, config.batch * s // max(n, 1))

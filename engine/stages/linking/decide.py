@@ -138,7 +138,7 @@ def link(state: DocState, catalog: Catalog, linker: Linker, options: LinkingOpti
         return LinkResult(())
     tokens = state.tokens
     head_dtype = next(linker.head.parameters()).dtype
-    aliases, spans, logits = sense_logits(state, linker)
+    aliases, spans, logits = sense_logits(state, linker, catalog)
     p_brand = rounded(torch.sigmoid(logits).numpy())
     keep = [bool(p >= SENSE_THRESHOLD) for p in p_brand]
     entities = Entities.of(tokens, anchors_by_brand(state.explicit, aliases, keep))

@@ -107,6 +107,9 @@ class LinkingHeadConfig:
     # The "no brand" module also reads the mean state of the query with this many tokens either side
     # (features.chunk_features puts it in the kind rows); 0: the query's own state only (heads before it).
     none_context: int = 0
+    # The sense module also reads the cosine of the name's context mean with its brand's profile vector ("Amazon:
+    # retailer", profiles.py): whether the words around a name read like the brand's trade (sense.py).
+    sense_profile: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,8 @@ class LinkingHead(nn.Module):
             nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
         )
         self.sense = nn.Sequential(
-            nn.Linear(d * (2 if config.sense_context else 1) + config.sense_features, w // 2), nn.GELU(),
+            nn.Linear(d * (2 if config.sense_context else 1) + int(config.sense_profile) + config.sense_features,
+                      w // 2), nn.GELU(),
             nn.Dropout(config.dropout), nn.Linear(w // 2, 1)
         )
         # Calibration on held-out brand documents after training (training/linking_head.calibrate): a

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from brandscan.engine.catalog import Catalog
 from brandscan.engine.stable import single_thread
 from brandscan.engine.stages.candidates import Candidate
 from brandscan.engine.stages.encode import DocState
@@ -22,9 +23,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from brandscan.engine.stages.linking.decide import Linker
 
 
-def sense_logits(state: DocState, linker: Linker) -> tuple[list[Candidate], list[tuple[int, int]], torch.Tensor]:
+def sense_logits(state: DocState, linker: Linker,
+                 catalog: Catalog | None = None) -> tuple[list[Candidate], list[tuple[int, int]], torch.Tensor]:
     """Each ambiguous name of the document, its token span, and its sense logit (float32, >= 0: the
-    brand): the head's sense module, plus the words around the name where the linker has their model."""
+    brand): the head's sense module, plus the words around the name where the linker has their model.
+    A head with `sense_profile` reads each name's brand profile from `catalog` through the linker's profiles."""
     states = state.encoded.states
     tokens = state.tokens
     aliases = [c for c in state.candidates if c.kind == "alias"]
@@ -33,7 +36,13 @@ def sense_logits(state: DocState, linker: Linker) -> tuple[list[Candidate], list
         return aliases, spans, torch.zeros(len(aliases))
     head_dtype = next(linker.head.parameters()).dtype
     with torch.inference_mode(), single_thread():
-        vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, linker.head.config.sense_context)
+        profiles = None
+        if linker.head.config.sense_profile:
+            if linker.profiles is None or catalog is None:
+                raise ValueError("a head with sense_profile needs the linker's profiles and the catalogue")
+            profiles = linker.profiles.vectors([catalog.brand(c.brands[0]) for c in aliases])
+        vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, linker.head.config.sense_context,
+                                  profiles)
         logits = linker.head.sense_logits(vec.to(head_dtype), feats.to(head_dtype)).float().cpu()
         if linker.sense_context is not None:
             logits = logits + linker.sense_context.adjustment([context_rows(tokens.input_ids, s, e) for s, e in spans])
@@ -41,11 +50,13 @@ def sense_logits(state: DocState, linker: Linker) -> tuple[list[Candidate], list
 
 
 def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequence[ExplicitMention],
-                 aliases: Sequence[Candidate], context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                 aliases: Sequence[Candidate], context: int = 0,
+                 profiles: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The sense module's inputs for each ambiguous name: (mean state (S, d), or with `context` > 0
     that and the mean over the name and `context` tokens either side (S, 2d); SENSE_FEATURES (S, k)),
     float32 whatever the states' dtype: the module was trained on float32 means, and bfloat16 sums and
-    counts lose that precision."""
+    counts lose that precision. With `profiles` ((S, d) unit profile vectors of each name's brand) the
+    vector also ends with the cosine of the name's context mean (its own mean without `context`) with it."""
     text = tokens.text
     spans = [tokens.token_span(c.start, c.end) for c in aliases]
     passage_of = tokens.passage_of
@@ -65,7 +76,7 @@ def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequ
         feats[i] = (c.text[:1].isupper(), len(c.text) > 1 and c.text.isupper(), opens_sentence(text, c.start),
                     np.log1p(named.get(brand, 0)), np.log1p(named_in.get((brand, passage), 0)),
                     np.log1p(len(brands_in.get(passage, set()) - {brand})), *name_context(text, c.start, c.end))
-    width = hidden.shape[1] * (2 if context else 1)
+    width = hidden.shape[1] * (2 if context else 1) + (0 if profiles is None else 1)
     if not spans:
         return (hidden.new_zeros(0, width, dtype=torch.float32),
                 hidden.new_zeros(0, len(SENSE_FEATURES), dtype=torch.float32))
@@ -74,4 +85,8 @@ def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequ
         n = hidden.shape[0]
         around = [(max(0, s - context), min(n, e + context)) for s, e in spans]
         vec = torch.cat([vec, span_means(hidden, around, torch.float32)], dim=-1)  # (S, 2d)
+    if profiles is not None:
+        read = vec[:, -hidden.shape[1]:]  # the context mean (the name's own without context)
+        cosine = (torch.nn.functional.normalize(read, dim=-1) * profiles.to(read)).sum(-1, keepdim=True)
+        vec = torch.cat([vec, cosine], dim=-1)  # (S, width)
     return vec, torch.from_numpy(feats).to(device=hidden.device)
