@@ -36,7 +36,7 @@ from brandscan.engine.stages.linking.head import (
     sentence_initial,
 )
 from brandscan.engine.stages.linking.profiles import BrandProfiles
-from brandscan.engine.stages.linking.sense import sense_inputs
+from brandscan.engine.stages.linking.sense import name_profiles, sense_inputs
 from brandscan.engine.stages.mentions import brand_lexicon
 from brandscan.evaluation.brand_marks import BrandDoc
 from brandscan.evaluation.linking_items import Prepared
@@ -111,11 +111,8 @@ def brand_examples(doc: BrandDoc, catalog: Catalog, tokenizer, encoder: Encoder,
         else:
             labels.append(SKIP)
     with torch.no_grad():
-        if sense_profile and profiles is None:
-            raise ValueError("sense_profile needs the brands' profiles")
-        name_profiles = (profiles.vectors([catalog.brand(c.brands[0]) for c in aliases])
-                         if sense_profile and profiles is not None else None)
-        vec, sfeats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, SENSE_CONTEXT, name_profiles)
+        vec, sfeats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, SENSE_CONTEXT,
+                                   name_profiles(profiles, catalog, aliases) if sense_profile else None)
         keep = [i for i, s in enumerate(sense) if s >= 0]
         if queries:
             rows = torch.tensor(sorted({p for q in queries for p in range(q.tok_start, q.tok_end)}), dtype=torch.long)

@@ -21,6 +21,7 @@ from brandscan.engine.text.words import name_context, opens_sentence
 
 if TYPE_CHECKING:  # pragma: no cover
     from brandscan.engine.stages.linking.decide import Linker
+    from brandscan.engine.stages.linking.profiles import BrandProfiles
 
 
 def sense_logits(state: DocState, linker: Linker,
@@ -36,17 +37,21 @@ def sense_logits(state: DocState, linker: Linker,
         return aliases, spans, torch.zeros(len(aliases))
     head_dtype = next(linker.head.parameters()).dtype
     with torch.inference_mode(), single_thread():
-        profiles = None
-        if linker.head.config.sense_profile:
-            if linker.profiles is None or catalog is None:
-                raise ValueError("a head with sense_profile needs the linker's profiles and the catalogue")
-            profiles = linker.profiles.vectors([catalog.brand(c.brands[0]) for c in aliases])
+        profiles = name_profiles(linker.profiles, catalog, aliases) if linker.head.config.sense_profile else None
         vec, feats = sense_inputs(states.last_hidden, tokens, state.explicit, aliases, linker.head.config.sense_context,
                                   profiles)
         logits = linker.head.sense_logits(vec.to(head_dtype), feats.to(head_dtype)).float().cpu()
         if linker.sense_context is not None:
             logits = logits + linker.sense_context.adjustment([context_rows(tokens.input_ids, s, e) for s, e in spans])
     return aliases, spans, logits
+
+
+def name_profiles(profiles: BrandProfiles | None, catalog: Catalog | None,
+                  aliases: Sequence[Candidate]) -> torch.Tensor:
+    """(S, d) the profile vector of each ambiguous name's brand: what a head with `sense_profile` reads."""
+    if profiles is None or catalog is None:
+        raise ValueError("a head with sense_profile needs the brands' profiles and the catalogue")
+    return profiles.vectors([catalog.brand(c.brands[0]) for c in aliases])
 
 
 def sense_inputs(hidden: torch.Tensor, tokens: TokenizedDocument, explicit: Sequence[ExplicitMention],
